@@ -1,0 +1,122 @@
+/* Internal: the model, its spec, and the forward/backward passes over a workspace.
+ *
+ * Parameter layout (one flat float vector, gradients in a vector of the same layout):
+ *   for each modality m, for each layer with parameters: W (out x in, row-major), b (out)
+ *   head JT:   W_m (K x d_m) for each m, then b (K)
+ *   head CRMT: V_m (K x d_m) for each m, then a (M x K, row m = a_m), then b (K)
+ */
+#ifndef CRMTI_MODEL_H
+#define CRMTI_MODEL_H
+
+#include <stdint.h>
+
+#include "api/error.h"
+#include "crmt/model.h"
+#include "nn/layer.h"
+
+#define CRMTI_MAX_LAYERS 64
+#define CRMTI_NAME_SIZE 32
+/* Largest accepted dimension of anything (inputs, layers, classes): keeps sizes products
+ * far from overflow and lets loaders validate before allocating. */
+#define CRMTI_MAX_DIM (1 << 24)
+#define CRMTI_MAX_CLASSES 65536
+
+typedef struct crmti_layer_spec {
+    int kind;     /* crmti_layer_kind */
+    int out_dim;  /* LINEAR: outputs; otherwise unused (0) */
+} crmti_layer_spec;
+
+typedef struct crmti_modality_spec {
+    char name[CRMTI_NAME_SIZE];
+    int input_dim;
+    int n_layers;
+    crmti_layer_spec layers[CRMTI_MAX_LAYERS];
+} crmti_modality_spec;
+
+struct crmt_spec {
+    int n_classes;
+    int n_modalities;
+    int head;               /* crmt_head_kind */
+    int head_norm;          /* crmt_head_norm as requested */
+    double integration_init;
+    crmti_modality_spec mod[CRMT_MAX_MODALITIES];
+};
+
+typedef struct crmti_encoder {
+    int n_layers;
+    int in_size, out_size;
+    crmti_layer layers[CRMTI_MAX_LAYERS];
+} crmti_encoder;
+
+struct crmt_model {
+    crmt_spec spec;           /* what the model was built from (saved in files) */
+    int n_mod, n_classes;
+    crmti_encoder enc[CRMT_MAX_MODALITIES];
+    int orthonormal[CRMT_MAX_MODALITIES]; /* CRMT head: resolved norm per modality */
+    size_t head_w_offset[CRMT_MAX_MODALITIES]; /* W_m (JT) or V_m (CRMT) */
+    size_t head_a_offset;     /* CRMT: a (M x K) */
+    size_t head_b_offset;     /* b (K) */
+    size_t n_params;
+    float *params;
+    float *grads;             /* training scratch, same layout as params */
+    uint64_t generation;      /* incremented whenever params change (stale-certifier check) */
+    struct crmti_ws *train_ws; /* workspace of crmt_train / crmt_train_step, lazily sized */
+    char errmsg[CRMTI_ERRMSG_SIZE];
+};
+
+/* Per-call buffers of a forward/backward pass for batches up to max_batch. Owned by one
+ * thread at a time; a model can have any number of them (one per concurrent caller). */
+typedef struct crmti_ws {
+    int max_batch;
+    /* act[m][l] = output of layer l of modality m (max_batch x out_size); the encoder
+     * input is the caller's pointer. feat[m] = act[m][last] or the input when no layers. */
+    float *act[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
+    const float *feat[CRMT_MAX_MODALITIES];
+    float *wt[CRMT_MAX_MODALITIES];     /* head rows used this pass: W_m (JT) or Wt_m (CRMT) */
+    double *norm_cache[CRMT_MAX_MODALITIES]; /* CRMT head normalisation state for backward */
+    float *g[CRMT_MAX_MODALITIES];      /* uni-modal logits, max_batch x K (CRMT only) */
+    float *logits;                      /* fused logits, max_batch x K */
+    float *dlogits;                     /* dL/dlogits, filled by the caller before backward */
+    float *dg[CRMT_MAX_MODALITIES];     /* extra dL/dg_m (CRMT), used when dg_active */
+    int dg_active;
+    float *grad_a, *grad_b;             /* ping-pong encoder gradient buffers */
+    double *scratch;                    /* head normalisation scratch */
+} crmti_ws;
+
+/* Spec helpers (shared by the public API and by the loader). Validate every field. */
+crmt_status crmti_spec_validate(const crmt_spec *spec, char *msg);
+
+/* Build a model from a validated spec: allocates, lays out parameters, initialises them from
+ * seed. */
+crmt_status crmti_model_build(crmt_model **out, const crmt_spec *spec, uint64_t seed);
+
+crmti_ws *crmti_ws_create(const crmt_model *model, int max_batch);
+void crmti_ws_destroy(crmti_ws *ws);
+
+/* Forward pass of `batch` samples: fills act, feat, wt, g (CRMT) and logits. */
+void crmti_forward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
+                   int batch);
+
+/* Backward pass after crmti_forward on the same ws and inputs. Reads ws->dlogits and, when
+ * ws->dg_active, ws->dg. Accumulates into dparams (when not NULL). When dinputs is not NULL,
+ * dinputs[m] (when not NULL) receives dL/dx_m (batch x n_m, overwritten). */
+void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
+                    int batch, float *dparams, float *const *dinputs);
+
+/* Encoder of one modality alone: out = phi_m(x) for batch samples via ws buffers; returns the
+ * feature pointer (inside ws or the input itself). */
+const float *crmti_encode(const crmt_model *model, crmti_ws *ws, int m, const float *input,
+                          int batch);
+
+/* Head rows of modality m as used by the forward pass (W_m or normalised Wt_m), K x d_m,
+ * written to out. */
+void crmti_head_rows(const crmt_model *model, int m, float *out);
+
+/* Integration weights a (M x K) of a CRMT head, or NULL for JT. */
+const float *crmti_integration(const crmt_model *model);
+
+/* Check n samples of inputs against the model (non-NULL pointers, finite values). */
+crmt_status crmti_check_inputs(const crmt_model *model, const float *const *inputs, size_t n,
+                               char *msg);
+
+#endif
