@@ -77,10 +77,14 @@ typedef struct crmti_ws {
     float *g[CRMT_MAX_MODALITIES];      /* uni-modal logits, max_batch x K (CRMT only) */
     float *logits;                      /* fused logits, max_batch x K */
     float *dlogits;                     /* dL/dlogits, filled by the caller before backward */
-    float *dg[CRMT_MAX_MODALITIES];     /* extra dL/dg_m (CRMT), used when dg_active */
+    float *dwt[CRMT_MAX_MODALITIES];    /* dL/dWt_m scratch (CRMT) */
+    float *dg[CRMT_MAX_MODALITIES];     /* extra dL/dg_m (CRMT), used when dg_active; the
+                                           backward pass overwrites it and clears dg_active */
     int dg_active;
     float *grad_a, *grad_b;             /* ping-pong encoder gradient buffers */
     double *scratch;                    /* head normalisation scratch */
+    float *float_block;                 /* the two allocations everything above points into */
+    double *double_block;
 } crmti_ws;
 
 /* Spec helpers (shared by the public API and by the loader). Validate every field. */
@@ -109,8 +113,9 @@ const float *crmti_encode(const crmt_model *model, crmti_ws *ws, int m, const fl
                           int batch);
 
 /* Head rows of modality m as used by the forward pass (W_m or normalised Wt_m), K x d_m,
- * written to out. */
-void crmti_head_rows(const crmt_model *model, int m, float *out);
+ * written to out. Returns CRMT_ERR_OUT_OF_MEMORY when the normalisation cache cannot be
+ * allocated. */
+crmt_status crmti_head_rows(const crmt_model *model, int m, float *out);
 
 /* Integration weights a (M x K) of a CRMT head, or NULL for JT. */
 const float *crmti_integration(const crmt_model *model);

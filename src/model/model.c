@@ -1,0 +1,384 @@
+#include "model/model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/head_norm.h"
+#include "tensor/rng.h"
+
+crmt_status crmti_spec_validate(const crmt_spec *spec, char *msg)
+{
+    if (spec->n_classes < 2 || spec->n_classes > CRMTI_MAX_CLASSES)
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "n_classes %d outside [2, %d]",
+                          spec->n_classes, CRMTI_MAX_CLASSES);
+    if (spec->n_modalities < 1 || spec->n_modalities > CRMT_MAX_MODALITIES)
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "%d modalities; need 1 to %d",
+                          spec->n_modalities, CRMT_MAX_MODALITIES);
+    if (spec->head != CRMT_HEAD_JT && spec->head != CRMT_HEAD_CRMT)
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "unknown head kind %d", spec->head);
+    if (spec->head_norm < CRMT_NORM_AUTO || spec->head_norm > CRMT_NORM_ORTHONORMAL)
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "unknown head norm %d",
+                          spec->head_norm);
+    if (!(spec->integration_init >= 0.0 && spec->integration_init <= 1e3))
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                          "integration init %g outside [0, 1000]", spec->integration_init);
+    for (int m = 0; m < spec->n_modalities; m++) {
+        const crmti_modality_spec *ms = &spec->mod[m];
+        if (ms->input_dim < 1 || ms->input_dim > CRMTI_MAX_DIM)
+            return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                              "modality %d: input_dim %d outside [1, %d]", m, ms->input_dim,
+                              CRMTI_MAX_DIM);
+        if (ms->n_layers < 0 || ms->n_layers > CRMTI_MAX_LAYERS)
+            return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "modality %d: %d layers", m,
+                              ms->n_layers);
+        if (memchr(ms->name, '\0', CRMTI_NAME_SIZE) == NULL)
+            return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "modality %d: unterminated name",
+                              m);
+        int size = ms->input_dim;
+        for (int l = 0; l < ms->n_layers; l++) {
+            const crmti_layer_spec *ls = &ms->layers[l];
+            if (ls->kind == CRMTI_LAYER_LINEAR) {
+                if (ls->out_dim < 1 || ls->out_dim > CRMTI_MAX_DIM)
+                    return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                                      "modality %d layer %d: out_dim %d outside [1, %d]", m, l,
+                                      ls->out_dim, CRMTI_MAX_DIM);
+                if ((double)ls->out_dim * size > 1e9)
+                    return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                                      "modality %d layer %d: %d x %d weights is too large", m,
+                                      l, ls->out_dim, size);
+                size = ls->out_dim;
+            } else if (ls->kind == CRMTI_LAYER_RELU) {
+                if (ls->out_dim != 0)
+                    return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                                      "modality %d layer %d: relu with a size", m, l);
+            } else {
+                return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                                  "modality %d layer %d: unknown layer kind %d", m, l,
+                                  ls->kind);
+            }
+        }
+        if ((double)size * spec->n_classes > 1e9)
+            return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                              "modality %d: head of %d x %d is too large", m, spec->n_classes,
+                              size);
+    }
+    return CRMT_OK;
+}
+
+crmt_status crmti_model_build(crmt_model **out, const crmt_spec *spec, uint64_t seed)
+{
+    crmt_model *model = calloc(1, sizeof *model);
+    if (!model)
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate a model");
+    model->spec = *spec;
+    model->n_mod = spec->n_modalities;
+    model->n_classes = spec->n_classes;
+    size_t off = 0;
+    const size_t K = (size_t)spec->n_classes;
+    for (int m = 0; m < model->n_mod; m++) {
+        const crmti_modality_spec *ms = &spec->mod[m];
+        crmti_encoder *enc = &model->enc[m];
+        enc->n_layers = ms->n_layers;
+        enc->in_size = ms->input_dim;
+        int size = ms->input_dim;
+        for (int l = 0; l < ms->n_layers; l++) {
+            crmti_layer *layer = &enc->layers[l];
+            layer->kind = (crmti_layer_kind)ms->layers[l].kind;
+            layer->in_size = size;
+            if (layer->kind == CRMTI_LAYER_LINEAR) {
+                layer->out_size = ms->layers[l].out_dim;
+                layer->w_offset = off;
+                off += (size_t)layer->out_size * (size_t)layer->in_size;
+                layer->b_offset = off;
+                off += (size_t)layer->out_size;
+                layer->n_params = (size_t)layer->out_size * ((size_t)layer->in_size + 1);
+            } else {
+                layer->out_size = size;
+            }
+            size = layer->out_size;
+        }
+        enc->out_size = size;
+        int norm = spec->head_norm;
+        if (norm == CRMT_NORM_AUTO)
+            norm = (spec->n_classes <= size) ? CRMT_NORM_ORTHONORMAL : CRMT_NORM_ROWS;
+        if (spec->head == CRMT_HEAD_CRMT && norm == CRMT_NORM_ORTHONORMAL &&
+            spec->n_classes > size) {
+            free(model);
+            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+                              "modality %d: orthonormal head rows need n_classes (%d) <= "
+                              "feature size (%d)",
+                              m, spec->n_classes, size);
+        }
+        model->orthonormal[m] = (norm == CRMT_NORM_ORTHONORMAL);
+        model->head_w_offset[m] = off;
+        off += K * (size_t)size;
+    }
+    if (spec->head == CRMT_HEAD_CRMT) {
+        model->head_a_offset = off;
+        off += (size_t)model->n_mod * K;
+    }
+    model->head_b_offset = off;
+    off += K;
+    model->n_params = off;
+    model->params = calloc(off, sizeof(float));
+    model->grads = calloc(off, sizeof(float));
+    if (!model->params || !model->grads) {
+        free(model->params);
+        free(model->grads);
+        free(model);
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate %zu parameters", off);
+    }
+    crmti_rng rng;
+    crmti_rng_seed(&rng, seed);
+    for (int m = 0; m < model->n_mod; m++) {
+        const crmti_encoder *enc = &model->enc[m];
+        for (int l = 0; l < enc->n_layers; l++)
+            crmti_layer_init(&enc->layers[l], model->params, &rng);
+        /* Head rows: nn.Linear default, U(-1/sqrt(d), 1/sqrt(d)). */
+        double bound = 1.0 / sqrt((double)enc->out_size);
+        size_t n = K * (size_t)enc->out_size;
+        for (size_t i = 0; i < n; i++)
+            model->params[model->head_w_offset[m] + i] =
+                (float)((2.0 * crmti_rng_uniform(&rng) - 1.0) * bound);
+    }
+    if (spec->head == CRMT_HEAD_CRMT)
+        for (size_t i = 0; i < (size_t)model->n_mod * K; i++)
+            model->params[model->head_a_offset + i] = (float)spec->integration_init;
+    /* Fused bias starts at zero: it only shifts logits and plays no part in robustness. */
+    *out = model;
+    return CRMT_OK;
+}
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+crmti_ws *crmti_ws_create(const crmt_model *model, int max_batch)
+{
+    const size_t B = (size_t)max_batch, K = (size_t)model->n_classes;
+    size_t floats = 0, doubles = 0, widest = 0;
+    size_t scratch = 0;
+    for (int m = 0; m < model->n_mod; m++) {
+        const crmti_encoder *enc = &model->enc[m];
+        widest = max_size(widest, (size_t)enc->in_size);
+        for (int l = 0; l < enc->n_layers; l++) {
+            floats += B * (size_t)enc->layers[l].out_size;
+            widest = max_size(widest, (size_t)enc->layers[l].out_size);
+        }
+        floats += 2 * K * (size_t)enc->out_size; /* wt, dwt */
+        floats += 2 * B * K;                     /* g, dg */
+        doubles += crmti_head_norm_cache_size((int)K, enc->out_size, model->orthonormal[m]);
+        scratch = max_size(scratch, crmti_head_norm_scratch_size((int)K, enc->out_size));
+    }
+    floats += 2 * B * K + 2 * B * widest;
+    crmti_ws *ws = calloc(1, sizeof *ws);
+    float *fbuf = calloc(floats, sizeof(float));
+    double *dbuf = calloc(doubles + scratch, sizeof(double));
+    if (!ws || !fbuf || !dbuf) {
+        free(ws);
+        free(fbuf);
+        free(dbuf);
+        return NULL;
+    }
+    ws->max_batch = max_batch;
+    float *f = fbuf;
+    double *d = dbuf;
+    for (int m = 0; m < model->n_mod; m++) {
+        const crmti_encoder *enc = &model->enc[m];
+        for (int l = 0; l < enc->n_layers; l++) {
+            ws->act[m][l] = f;
+            f += B * (size_t)enc->layers[l].out_size;
+        }
+        ws->wt[m] = f;
+        f += K * (size_t)enc->out_size;
+        ws->dwt[m] = f;
+        f += K * (size_t)enc->out_size;
+        ws->g[m] = f;
+        f += B * K;
+        ws->dg[m] = f;
+        f += B * K;
+        ws->norm_cache[m] = d;
+        d += crmti_head_norm_cache_size((int)K, enc->out_size, model->orthonormal[m]);
+    }
+    ws->logits = f;
+    f += B * K;
+    ws->dlogits = f;
+    f += B * K;
+    ws->grad_a = f;
+    f += B * widest;
+    ws->grad_b = f;
+    ws->scratch = d;
+    ws->float_block = fbuf;
+    ws->double_block = dbuf;
+    return ws;
+}
+
+void crmti_ws_destroy(crmti_ws *ws)
+{
+    if (!ws)
+        return;
+    free(ws->float_block);
+    free(ws->double_block);
+    free(ws);
+}
+
+const float *crmti_encode(const crmt_model *model, crmti_ws *ws, int m, const float *input,
+                          int batch)
+{
+    const crmti_encoder *enc = &model->enc[m];
+    const float *x = input;
+    for (int l = 0; l < enc->n_layers; l++) {
+        crmti_layer_forward(&enc->layers[l], model->params, x, ws->act[m][l], batch);
+        x = ws->act[m][l];
+    }
+    ws->feat[m] = x;
+    return x;
+}
+
+/* Head rows of modality m into ws->wt[m] (normalised for CRMT, with backward state). */
+static void prepare_head_rows(const crmt_model *model, crmti_ws *ws, int m)
+{
+    const int K = model->n_classes, d = model->enc[m].out_size;
+    const float *w = model->params + model->head_w_offset[m];
+    if (model->spec.head == CRMT_HEAD_CRMT)
+        crmti_head_norm_forward(w, K, d, model->orthonormal[m], ws->wt[m], ws->norm_cache[m]);
+    else
+        memcpy(ws->wt[m], w, sizeof(float) * (size_t)K * (size_t)d);
+}
+
+crmt_status crmti_head_rows(const crmt_model *model, int m, float *out)
+{
+    const int K = model->n_classes, d = model->enc[m].out_size;
+    const float *w = model->params + model->head_w_offset[m];
+    if (model->spec.head != CRMT_HEAD_CRMT) {
+        memcpy(out, w, sizeof(float) * (size_t)K * (size_t)d);
+        return CRMT_OK;
+    }
+    size_t n = crmti_head_norm_cache_size(K, d, model->orthonormal[m]);
+    double *cache = malloc(sizeof(double) * n);
+    if (!cache)
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate head cache");
+    crmti_head_norm_forward(w, K, d, model->orthonormal[m], out, cache);
+    free(cache);
+    return CRMT_OK;
+}
+
+const float *crmti_integration(const crmt_model *model)
+{
+    return model->spec.head == CRMT_HEAD_CRMT ? model->params + model->head_a_offset : NULL;
+}
+
+void crmti_forward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
+                   int batch)
+{
+    const int K = model->n_classes;
+    const size_t BK = (size_t)batch * (size_t)K;
+    const float *b = model->params + model->head_b_offset;
+    for (int i = 0; i < batch; i++)
+        memcpy(ws->logits + (size_t)i * K, b, sizeof(float) * (size_t)K);
+    for (int m = 0; m < model->n_mod; m++) {
+        const int d = model->enc[m].out_size;
+        const float *z = crmti_encode(model, ws, m, inputs[m], batch);
+        prepare_head_rows(model, ws, m);
+        if (model->spec.head == CRMT_HEAD_CRMT) {
+            /* g_m = z Wt_m^T; logits += a_m o g_m */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, K, d, 1.0f, z, d,
+                        ws->wt[m], d, 0.0f, ws->g[m], K);
+            const float *a = model->params + model->head_a_offset + (size_t)m * K;
+            for (size_t i = 0; i < BK; i++)
+                ws->logits[i] += a[i % (size_t)K] * ws->g[m][i];
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, K, d, 1.0f, z, d,
+                        ws->wt[m], d, 1.0f, ws->logits, K);
+        }
+    }
+}
+
+/* Backward through modality m's encoder, from dL/dfeat in ws->grad_a. */
+static void encoder_backward(const crmt_model *model, crmti_ws *ws, int m, const float *input,
+                             int batch, float *dparams, float *dinput)
+{
+    const crmti_encoder *enc = &model->enc[m];
+    float *dout = ws->grad_a, *din = ws->grad_b;
+    for (int l = enc->n_layers - 1; l >= 0; l--) {
+        const float *in = (l == 0) ? input : ws->act[m][l - 1];
+        float *target = (l == 0) ? dinput : din;
+        if (l == 0 && !dinput && !dparams)
+            break;
+        crmti_layer_backward(&enc->layers[l], model->params, in, ws->act[m][l], dout, target,
+                             dparams, batch);
+        float *t = dout;
+        dout = din;
+        din = t;
+    }
+    if (enc->n_layers == 0 && dinput)
+        memcpy(dinput, ws->grad_a, sizeof(float) * (size_t)batch * (size_t)enc->in_size);
+}
+
+void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
+                    int batch, float *dparams, float *const *dinputs)
+{
+    const int K = model->n_classes;
+    const size_t BK = (size_t)batch * (size_t)K;
+    const int crmt = model->spec.head == CRMT_HEAD_CRMT;
+    if (dparams) {
+        float *db = dparams + model->head_b_offset;
+        for (size_t i = 0; i < BK; i++)
+            db[i % (size_t)K] += ws->dlogits[i];
+    }
+    for (int m = 0; m < model->n_mod; m++) {
+        const int d = model->enc[m].out_size;
+        const float *z = ws->feat[m];
+        const float *dhead = ws->dlogits; /* gradient w.r.t. this modality's head outputs */
+        if (crmt) {
+            const float *a = model->params + model->head_a_offset + (size_t)m * K;
+            float *dg = ws->dg[m];
+            for (size_t i = 0; i < BK; i++) {
+                float extra = ws->dg_active ? dg[i] : 0.0f;
+                if (dparams)
+                    dparams[model->head_a_offset + (size_t)m * K + i % (size_t)K] +=
+                        ws->dlogits[i] * ws->g[m][i];
+                dg[i] = ws->dlogits[i] * a[i % (size_t)K] + extra;
+            }
+            dhead = dg;
+        }
+        if (dparams) {
+            /* dW (K x d) = dhead^T z */
+            float *dw = crmt ? ws->dwt[m] : dparams + model->head_w_offset[m];
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, d, batch, 1.0f, dhead, K, z,
+                        d, crmt ? 0.0f : 1.0f, dw, d);
+            if (crmt)
+                crmti_head_norm_backward(ws->dwt[m], K, d, model->orthonormal[m],
+                                         ws->norm_cache[m], ws->scratch,
+                                         dparams + model->head_w_offset[m]);
+        }
+        float *dinput = dinputs ? dinputs[m] : NULL;
+        if (!dparams && !dinput)
+            continue;
+        /* dfeat (B x d) = dhead Wt */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, d, K, 1.0f, dhead, K,
+                    ws->wt[m], d, 0.0f, ws->grad_a, d);
+        encoder_backward(model, ws, m, inputs[m], batch, dparams, dinput);
+    }
+    ws->dg_active = 0;
+}
+
+crmt_status crmti_check_inputs(const crmt_model *model, const float *const *inputs, size_t n,
+                               char *msg)
+{
+    if (!inputs)
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "inputs is NULL");
+    if (n == 0)
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "zero samples");
+    if (n > (size_t)INT32_MAX)
+        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "%zu samples is too many", n);
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!inputs[m])
+            return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "input of modality %d is NULL",
+                              m);
+        if (!crmti_all_finite(inputs[m], n * (size_t)model->enc[m].in_size))
+            return crmti_fail(msg, CRMT_ERR_NON_FINITE,
+                              "input of modality %d contains NaN or infinity", m);
+    }
+    return CRMT_OK;
+}
