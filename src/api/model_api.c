@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "train/trainer.h"
 
 /* Queries process inputs in chunks of this many samples (bounded workspace). */
 #define QUERY_CHUNK 256
@@ -128,7 +129,7 @@ void crmt_model_destroy(crmt_model *model)
 {
     if (!model)
         return;
-    crmti_ws_destroy(model->train_ws);
+    crmti_train_state_destroy(model->train_state);
     free(model->params);
     free(model->grads);
     free(model);

@@ -10,8 +10,8 @@
 #define ORTHO_EPS 1e-5
 #define ROW_EPS 1e-12
 
-/* Cache layout. Row mode: norms (K), then Wt in double (K*d). Orthonormal: Zc (K*d), evals (K), evecs (K*K),
- * P = S^{-1/2} (K*K). */
+/* Cache layout. Row mode: norms (K), then Wt in double (K*d). Orthonormal: Z = V in double
+ * (K*d), evals (K), evecs (K*K), P = S^{-1/2} (K*K). */
 size_t crmti_head_norm_cache_size(int k, int d, int orthonormal)
 {
     size_t K = (size_t)k, D = (size_t)d;
@@ -22,19 +22,6 @@ size_t crmti_head_norm_scratch_size(int k, int d)
 {
     size_t K = (size_t)k, D = (size_t)d;
     return K * D + 4 * K * K;
-}
-
-static void centre_rows(const float *v, int k, int d, double *zc)
-{
-    for (int i = 0; i < k; i++) {
-        const float *row = v + (size_t)i * d;
-        double mean = 0.0;
-        for (int j = 0; j < d; j++)
-            mean += row[j];
-        mean /= d;
-        for (int j = 0; j < d; j++)
-            zc[(size_t)i * d + j] = row[j] - mean;
-    }
 }
 
 void crmti_head_norm_forward(const float *v, int k, int d, int orthonormal, float *wt,
@@ -61,7 +48,8 @@ void crmti_head_norm_forward(const float *v, int k, int d, int orthonormal, floa
     }
     size_t K = (size_t)k, D = (size_t)d;
     double *zc = cache, *evals = zc + K * D, *evecs = evals + K, *p = evecs + K * K;
-    centre_rows(v, k, d, zc);
+    for (size_t i = 0; i < K * D; i++)
+        zc[i] = v[i];
     /* S = Zc Zc^T + eps I, eigen-decomposed in place of p (used as scratch first). */
     for (int i = 0; i < k; i++)
         for (int j = i; j < k; j++) {
@@ -165,13 +153,6 @@ void crmti_head_norm_backward(const float *dwt, int k, int d, int orthonormal,
                 s += (ds[i * K + j] + ds[j * K + i]) * zc[j * D + t];
             dzc[i * D + t] += s;
         }
-    /* Centring: dV = dZc - rowmean(dZc). */
-    for (size_t i = 0; i < K; i++) {
-        double mean = 0.0;
-        for (size_t t = 0; t < D; t++)
-            mean += dzc[i * D + t];
-        mean /= (double)D;
-        for (size_t t = 0; t < D; t++)
-            dv[i * D + t] += (float)(dzc[i * D + t] - mean);
-    }
+    for (size_t i = 0; i < K * D; i++)
+        dv[i] += (float)dzc[i];
 }

@@ -8,8 +8,9 @@
 /* Doubles of cache one modality needs (forward state kept for backward). */
 size_t crmti_head_norm_cache_size(int k, int d, int orthonormal);
 
-/* Wt = normalise(V). Row mode: rows centred, then scaled to unit norm. Orthonormal mode:
- * Zc = centred V, Wt = (Zc Zc^T + eps I)^{-1/2} Zc (OWN whitening), so Wt Wt^T = I. */
+/* Wt = normalise(V). Row mode (official code, OWN with K groups): rows centred, then scaled
+ * to unit norm. Orthonormal mode: Wt = (V V^T + eps I)^{-1/2} V (whitening without centring,
+ * which would cost a rank and need K < d), so Wt Wt^T = I up to eps. */
 void crmti_head_norm_forward(const float *v, int k, int d, int orthonormal, float *wt,
                              double *cache);
 

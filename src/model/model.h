@@ -60,7 +60,8 @@ struct crmt_model {
     float *params;
     float *grads;             /* training scratch, same layout as params */
     uint64_t generation;      /* incremented whenever params change (stale-certifier check) */
-    struct crmti_ws *train_ws; /* workspace of crmt_train / crmt_train_step, lazily sized */
+    struct crmti_train_state *train_state; /* buffers of crmt_train / crmt_train_step, sized
+                                              on first use and kept for the next steps */
     char errmsg[CRMTI_ERRMSG_SIZE];
 };
 

@@ -1,0 +1,384 @@
+/* Finite-difference checks of every layer, the head normalisations, the losses and the input
+ * gradients, against the analytic backward pass. Central differences of the float forward
+ * pass, accumulated in double. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crmt/crmt.h"
+#include "model/head_norm.h"
+#include "model/model.h"
+#include "nn/layer.h"
+#include "tensor/rng.h"
+#include "train/loss.h"
+
+#define STEP 1e-3
+
+static int close_enough(double analytic, double numeric, double tol)
+{
+    return fabs(analytic - numeric) <= tol * (1.0 + fabs(analytic) + fabs(numeric));
+}
+
+static void fill_random(float *x, size_t n, crmti_rng *rng, double scale)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(scale * (2.0 * crmti_rng_uniform(rng) - 1.0));
+}
+
+/* ---- single layers: L = sum(out * r) for a fixed random r ---- */
+
+static double layer_objective(const crmti_layer *layer, const float *params, const float *in,
+                              const float *r, float *out, int batch)
+{
+    crmti_layer_forward(layer, params, in, out, batch);
+    double s = 0.0;
+    for (size_t i = 0; i < (size_t)batch * (size_t)layer->out_size; i++)
+        s += (double)out[i] * r[i];
+    return s;
+}
+
+static void check_layer(crmti_layer *layer, int batch, unsigned seed)
+{
+    crmti_rng rng;
+    crmti_rng_seed(&rng, seed);
+    size_t n_in = (size_t)batch * (size_t)layer->in_size;
+    size_t n_out = (size_t)batch * (size_t)layer->out_size;
+    size_t np = layer->n_params ? layer->n_params : 1;
+    float *p = calloc(np, sizeof *p), *dp = calloc(np, sizeof *dp);
+    float *in = malloc(sizeof(float) * n_in), *din = malloc(sizeof(float) * n_in);
+    float *out = malloc(sizeof(float) * n_out), *r = malloc(sizeof(float) * n_out);
+    fill_random(p, np, &rng, 0.5);
+    fill_random(in, n_in, &rng, 1.0);
+    fill_random(r, n_out, &rng, 1.0);
+    layer_objective(layer, p, in, r, out, batch);
+    crmti_layer_backward(layer, p, in, out, r, din, layer->n_params ? dp : NULL, batch);
+    int checked = 0;
+    for (size_t i = 0; i < n_in; i++) {
+        float keep = in[i];
+        in[i] = keep + (float)STEP;
+        double up = layer_objective(layer, p, in, r, out, batch);
+        in[i] = keep - (float)STEP;
+        double down = layer_objective(layer, p, in, r, out, batch);
+        in[i] = keep;
+        double numeric = (up - down) / (2 * STEP);
+        ck_assert_msg(close_enough(din[i], numeric, 1e-2),
+                      "layer kind %d input grad %zu: analytic %g numeric %g", layer->kind, i,
+                      (double)din[i], numeric);
+        checked++;
+    }
+    for (size_t i = 0; i < layer->n_params; i++) {
+        float keep = p[i];
+        p[i] = keep + (float)STEP;
+        double up = layer_objective(layer, p, in, r, out, batch);
+        p[i] = keep - (float)STEP;
+        double down = layer_objective(layer, p, in, r, out, batch);
+        p[i] = keep;
+        double numeric = (up - down) / (2 * STEP);
+        ck_assert_msg(close_enough(dp[i], numeric, 1e-2),
+                      "layer kind %d param grad %zu: analytic %g numeric %g", layer->kind, i,
+                      (double)dp[i], numeric);
+        checked++;
+    }
+    ck_assert_int_gt(checked, 0);
+    free(p), free(dp), free(in), free(din), free(out), free(r);
+}
+
+START_TEST(test_linear_layer)
+{
+    crmti_layer l = {CRMTI_LAYER_LINEAR, 7, 5, 0, 35, 40};
+    check_layer(&l, 4, 1);
+    crmti_layer one = {CRMTI_LAYER_LINEAR, 1, 3, 0, 3, 6};
+    check_layer(&one, 1, 2);
+}
+END_TEST
+
+START_TEST(test_relu_layer)
+{
+    crmti_layer l = {CRMTI_LAYER_RELU, 9, 9, 0, 0, 0};
+    check_layer(&l, 3, 3);
+}
+END_TEST
+
+/* ---- head normalisation: L = sum(Wt * r) ---- */
+
+static double norm_objective(const float *v, int k, int d, int ortho, const float *r, float *wt,
+                             double *cache)
+{
+    crmti_head_norm_forward(v, k, d, ortho, wt, cache);
+    double s = 0.0;
+    for (int i = 0; i < k * d; i++)
+        s += (double)wt[i] * r[i];
+    return s;
+}
+
+static void check_head_norm(int k, int d, int ortho)
+{
+    crmti_rng rng;
+    crmti_rng_seed(&rng, (uint64_t)(k * 100 + d + ortho));
+    size_t n = (size_t)k * (size_t)d;
+    float *v = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * n);
+    float *wt = malloc(sizeof(float) * n), *dv = calloc(n, sizeof(float));
+    double *cache = malloc(sizeof(double) * crmti_head_norm_cache_size(k, d, ortho));
+    double *scratch = malloc(sizeof(double) * crmti_head_norm_scratch_size(k, d));
+    fill_random(v, n, &rng, 1.0);
+    fill_random(r, n, &rng, 1.0);
+    norm_objective(v, k, d, ortho, r, wt, cache);
+    /* the defining property of each variant */
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+            double dot = 0.0;
+            for (int t = 0; t < d; t++)
+                dot += (double)wt[i * d + t] * wt[j * d + t];
+            if (i == j)
+                ck_assert_msg(fabs(dot - 1.0) < 1e-4, "row %d norm^2 %g", i, dot);
+            else if (ortho)
+                ck_assert_msg(fabs(dot) < 1e-4, "rows %d,%d dot %g", i, j, dot);
+        }
+    crmti_head_norm_backward(r, k, d, ortho, cache, scratch, dv);
+    for (size_t i = 0; i < n; i++) {
+        float keep = v[i];
+        v[i] = keep + (float)STEP;
+        double up = norm_objective(v, k, d, ortho, r, wt, cache);
+        v[i] = keep - (float)STEP;
+        double down = norm_objective(v, k, d, ortho, r, wt, cache);
+        v[i] = keep;
+        double numeric = (up - down) / (2 * STEP);
+        ck_assert_msg(close_enough(dv[i], numeric, 2e-2),
+                      "head norm (k %d d %d ortho %d) grad %zu: analytic %g numeric %g", k, d,
+                      ortho, i, (double)dv[i], numeric);
+    }
+    free(v), free(r), free(wt), free(dv), free(cache), free(scratch);
+}
+
+START_TEST(test_head_norm_rows)
+{
+    check_head_norm(3, 6, 0);
+    check_head_norm(5, 3, 0); /* more classes than features: rows only */
+}
+END_TEST
+
+START_TEST(test_head_norm_orthonormal)
+{
+    check_head_norm(3, 6, 1);
+    check_head_norm(4, 4, 1);
+}
+END_TEST
+
+/* ---- losses on their own ---- */
+
+static double loss_objective(const float *logits, float *const *g, int n_mod, const int32_t *ya,
+                             const int32_t *yb, double lam, int batch, int k, double rho,
+                             float *dlogits, float *const *dg)
+{
+    return crmti_loss_ce(logits, ya, yb, lam, batch, k, dlogits) +
+           crmti_loss_margin((const float *const *)g, n_mod, ya, yb, lam, batch, k, rho, dg);
+}
+
+START_TEST(test_losses)
+{
+    enum { B = 3, K = 4, M = 2 };
+    crmti_rng rng;
+    crmti_rng_seed(&rng, 11);
+    float logits[B * K], dlogits[B * K], g0[B * K], g1[B * K], dg0[B * K], dg1[B * K];
+    float *g[M] = {g0, g1}, *dg[M] = {dg0, dg1};
+    fill_random(logits, B * K, &rng, 3.0);
+    fill_random(g0, B * K, &rng, 3.0);
+    fill_random(g1, B * K, &rng, 3.0);
+    const int32_t ya[B] = {0, 3, 1}, yb_plain[B] = {0, 3, 1}, yb_mix[B] = {2, 3, 0};
+    const int32_t *ybs[2] = {yb_plain, yb_mix};
+    const double lams[2] = {1.0, 0.3};
+    for (int variant = 0; variant < 2; variant++) {
+        const int32_t *yb = ybs[variant];
+        double lam = lams[variant];
+        loss_objective(logits, g, M, ya, yb, lam, B, K, 2.0, dlogits, dg);
+        for (int i = 0; i < B * K; i++) {
+            float *targets[3] = {logits, g0, g1};
+            float analytic[3] = {dlogits[i], dg0[i], dg1[i]};
+            for (int t = 0; t < 3; t++) {
+                float keep = targets[t][i];
+                targets[t][i] = keep + (float)STEP;
+                double up = loss_objective(logits, g, M, ya, yb, lam, B, K, 2.0, NULL, NULL);
+                targets[t][i] = keep - (float)STEP;
+                double down = loss_objective(logits, g, M, ya, yb, lam, B, K, 2.0, NULL, NULL);
+                targets[t][i] = keep;
+                double numeric = (up - down) / (2 * STEP);
+                ck_assert_msg(close_enough(analytic[t], numeric, 1e-2),
+                              "loss variant %d target %d index %d: analytic %g numeric %g",
+                              variant, t, i, (double)analytic[t], numeric);
+            }
+        }
+    }
+    /* Numerical stability: huge logit gaps give a finite loss (the official code's raw exps
+     * overflow here). */
+    for (int i = 0; i < B * K; i++)
+        g0[i] = (i % K == 0) ? -400.0f : 400.0f;
+    double big = crmti_loss_margin((const float *const *)g, M, ya, yb_plain, 1.0, B, K, 1.0, dg);
+    ck_assert(isfinite(big));
+}
+END_TEST
+
+START_TEST(test_margin_loss_closed_form)
+{
+    /* One modality, one sample, K = 3, y = 0, g = (1, 2, 3):
+     * log(exp(2-1) + exp(3-1)) = log(e + e^2). */
+    const float g0[3] = {1, 2, 3};
+    const float *g[1] = {g0};
+    const int32_t y[1] = {0};
+    double v = crmti_loss_margin(g, 1, y, y, 1.0, 1, 3, 1.0, NULL);
+    ck_assert_double_eq_tol(v, log(exp(1.0) + exp(2.0)), 1e-6);
+    /* CE of logits (0, 0) is log 2. */
+    const float z[2] = {0, 0};
+    const int32_t y1[1] = {1};
+    ck_assert_double_eq_tol(crmti_loss_ce(z, y1, y1, 1.0, 1, 2, NULL), log(2.0), 1e-7);
+}
+END_TEST
+
+/* ---- the whole model: encoders, head, losses, input gradients ---- */
+
+typedef struct {
+    crmt_model *model;
+    crmti_ws *ws;
+    float *x[2];
+    int32_t ya[3], yb[3];
+    double lam, rho;
+} model_case;
+
+static double model_objective(model_case *c, float *dparams, float *const *dinputs)
+{
+    const int B = 3, K = c->model->n_classes;
+    crmti_forward(c->model, c->ws, (const float *const *)c->x, B);
+    double loss = crmti_loss_ce(c->ws->logits, c->ya, c->yb, c->lam, B, K,
+                                dparams || dinputs ? c->ws->dlogits : NULL);
+    if (c->model->spec.head == CRMT_HEAD_CRMT) {
+        loss += crmti_loss_margin((const float *const *)c->ws->g, c->model->n_mod, c->ya, c->yb,
+                                  c->lam, B, K, c->rho,
+                                  dparams || dinputs ? c->ws->dg : NULL);
+        c->ws->dg_active = 1;
+    }
+    if (dparams || dinputs)
+        crmti_backward(c->model, c->ws, (const float *const *)c->x, B, dparams, dinputs);
+    c->ws->dg_active = 0;
+    return loss;
+}
+
+static void check_model(int head, int norm, double lam)
+{
+    crmt_spec *spec;
+    int m0, m1;
+    ck_assert_int_eq(crmt_spec_create(&spec, 4), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_modality(spec, "a", 5, &m0), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_modality(spec, "b", 3, &m1), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_linear(spec, m0, 6), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_relu(spec, m0), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_linear(spec, m0, 5), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_linear(spec, m1, 4), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_relu(spec, m1), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD_NORM, norm), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_INTEGRATION_INIT, 0.7), CRMT_OK);
+    model_case c;
+    memset(&c, 0, sizeof c);
+    ck_assert_int_eq(crmt_model_create(&c.model, spec, 5), CRMT_OK);
+    crmt_spec_destroy(spec);
+    crmti_rng rng;
+    crmti_rng_seed(&rng, 99);
+    /* spread the integration weights and bias so that their gradients differ */
+    if (head == CRMT_HEAD_CRMT)
+        fill_random(c.model->params + c.model->head_a_offset, 8, &rng, 1.0);
+    fill_random(c.model->params + c.model->head_b_offset, 4, &rng, 0.5);
+    c.ws = crmti_ws_create(c.model, 3);
+    c.x[0] = malloc(sizeof(float) * 15);
+    c.x[1] = malloc(sizeof(float) * 9);
+    fill_random(c.x[0], 15, &rng, 1.0);
+    fill_random(c.x[1], 9, &rng, 1.0);
+    const int32_t ya[3] = {0, 2, 3}, yb[3] = {1, 2, 0};
+    memcpy(c.ya, ya, sizeof ya);
+    memcpy(c.yb, lam < 1.0 ? yb : ya, sizeof yb);
+    c.lam = lam;
+    c.rho = 1.5;
+    const size_t np = c.model->n_params;
+    float *dp = calloc(np, sizeof(float));
+    float dx0[15], dx1[9];
+    float *dx[2] = {dx0, dx1};
+    model_objective(&c, dp, dx);
+    for (size_t i = 0; i < np; i++) {
+        float *p = c.model->params;
+        float keep = p[i];
+        p[i] = keep + (float)STEP;
+        double up = model_objective(&c, NULL, NULL);
+        p[i] = keep - (float)STEP;
+        double down = model_objective(&c, NULL, NULL);
+        p[i] = keep;
+        double numeric = (up - down) / (2 * STEP);
+        ck_assert_msg(close_enough(dp[i], numeric, 2e-2),
+                      "head %d norm %d lam %g param %zu/%zu: analytic %g numeric %g", head, norm,
+                      lam, i, np, (double)dp[i], numeric);
+    }
+    for (int m = 0; m < 2; m++)
+        for (int i = 0; i < (m ? 9 : 15); i++) {
+            float keep = c.x[m][i];
+            c.x[m][i] = keep + (float)STEP;
+            double up = model_objective(&c, NULL, NULL);
+            c.x[m][i] = keep - (float)STEP;
+            double down = model_objective(&c, NULL, NULL);
+            c.x[m][i] = keep;
+            double numeric = (up - down) / (2 * STEP);
+            ck_assert_msg(close_enough(dx[m][i], numeric, 2e-2),
+                          "head %d norm %d input %d/%d: analytic %g numeric %g", head, norm, m, i,
+                          (double)dx[m][i], numeric);
+        }
+    free(dp);
+    free(c.x[0]);
+    free(c.x[1]);
+    crmti_ws_destroy(c.ws);
+    crmt_model_destroy(c.model);
+}
+
+START_TEST(test_model_jt)
+{
+    check_model(CRMT_HEAD_JT, CRMT_NORM_AUTO, 1.0);
+    check_model(CRMT_HEAD_JT, CRMT_NORM_AUTO, 0.35);
+}
+END_TEST
+
+START_TEST(test_model_crmt_rows)
+{
+    check_model(CRMT_HEAD_CRMT, CRMT_NORM_ROWS, 1.0);
+    check_model(CRMT_HEAD_CRMT, CRMT_NORM_ROWS, 0.35); /* CRMT-Mix loss */
+}
+END_TEST
+
+START_TEST(test_model_crmt_orthonormal)
+{
+    check_model(CRMT_HEAD_CRMT, CRMT_NORM_ORTHONORMAL, 1.0);
+    check_model(CRMT_HEAD_CRMT, CRMT_NORM_ORTHONORMAL, 0.35);
+}
+END_TEST
+
+static Suite *gradcheck_suite(void)
+{
+    Suite *s = suite_create("gradcheck");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_linear_layer);
+    tcase_add_test(tc, test_relu_layer);
+    tcase_add_test(tc, test_head_norm_rows);
+    tcase_add_test(tc, test_head_norm_orthonormal);
+    tcase_add_test(tc, test_losses);
+    tcase_add_test(tc, test_margin_loss_closed_form);
+    tcase_add_test(tc, test_model_jt);
+    tcase_add_test(tc, test_model_crmt_rows);
+    tcase_add_test(tc, test_model_crmt_orthonormal);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(gradcheck_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
