@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The libcrmt test command (README "Quick start"; CI runs it through .ci/run).
+#
+# On a fresh Debian 12 machine, as root:
+#  1. installs the Debian packages the build and the checks need (skipped when present);
+#  2. configures with -Werror, builds, runs ctest (Check suites, header tests, ABI tests);
+#  3. the same in a second build directory with ASan + UBSan (-DCRMT_SANITIZE=ON);
+#  4. scripts/consumer-check.sh: install to a temporary prefix, build and run out-of-tree
+#     consumers through CMake and pkg-config;
+#  5. scripts/abi-check.sh: abidiff against the baseline abi/libcrmt.abi.
+#
+# Environment:
+#   CRMT_SKIP_SANITIZE=1   skip step 3 (quick local runs; CI runs it)
+#   CRMT_SKIP_APT=1        never call apt-get (missing tools then fail later)
+#   CRMT_JOBS=N            build and ctest parallelism (default 2)
+#   CRMT_BUILD_DIR=DIR     main build directory (default build-ci; sanitizer one: DIR-asan)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$CRMT_ROOT"
+
+# Debian packages: compilers and make, CMake, pkg-config, OpenBLAS (CBLAS), Check,
+# libabigail's abidw/abidiff, and NumPy for the Python helpers that write .npy test data.
+packages=(build-essential cmake pkg-config libopenblas-dev check abigail-tools python3-numpy)
+build=${CRMT_BUILD_DIR:-$CRMT_ROOT/build-ci}
+asan_build=$build-asan
+stages=()
+start_all=$SECONDS
+
+stage_done() { stages+=("$(printf '%-28s %5ss' "$1" $((SECONDS - $2)))"); }
+
+crmt_log "packages"
+missing=()
+for p in "${packages[@]}"; do
+    if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "all present: ${packages[*]}"
+elif [ "${CRMT_SKIP_APT:-0}" = 1 ]; then
+    echo "missing (CRMT_SKIP_APT=1, not installing): ${missing[*]}"
+else
+    echo "installing: ${missing[*]}"
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "error: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "$(cmake --version | head -n 1); $(cc --version | head -n 1); abidiff $(abidiff --version | awk '{print $NF}')"
+
+crmt_log "build ($build: RelWithDebInfo, -Werror, static library on)"
+t=$SECONDS
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRMT_WERROR=ON -DCRMT_SANITIZE=OFF \
+    -DCRMT_BUILD_TESTS=ON -DCRMT_BUILD_EXAMPLES=ON -DCRMT_BUILD_STATIC=ON
+cmake --build "$build" -j "$CRMT_JOBS"
+stage_done "build" "$t"
+
+crmt_log "ctest ($build)"
+t=$SECONDS
+ctest --test-dir "$build" --output-on-failure -j "$CRMT_JOBS"
+stage_done "ctest" "$t"
+
+if [ "${CRMT_SKIP_SANITIZE:-0}" = 1 ]; then
+    crmt_log "sanitizer pass skipped (CRMT_SKIP_SANITIZE=1)"
+else
+    crmt_log "build ($asan_build: ASan + UBSan)"
+    t=$SECONDS
+    cmake -S . -B "$asan_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRMT_WERROR=ON \
+        -DCRMT_SANITIZE=ON -DCRMT_BUILD_TESTS=ON -DCRMT_BUILD_EXAMPLES=ON
+    cmake --build "$asan_build" -j "$CRMT_JOBS"
+    stage_done "build (sanitizers)" "$t"
+
+    crmt_log "ctest ($asan_build: ASan + UBSan)"
+    t=$SECONDS
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        ctest --test-dir "$asan_build" --output-on-failure -j "$CRMT_JOBS"
+    stage_done "ctest (sanitizers)" "$t"
+fi
+
+t=$SECONDS
+bash scripts/consumer-check.sh "$build"
+stage_done "consumer-check" "$t"
+
+t=$SECONDS
+bash scripts/abi-check.sh "$build"
+stage_done "abi-check" "$t"
+
+crmt_log "all checks passed"
+printf '  %s\n' "${stages[@]}"
+echo "  total $((SECONDS - start_all))s"
