@@ -25,6 +25,7 @@ void crmti_train_state_destroy(crmti_train_state *state)
     free(state->ya);
     free(state->yb);
     free(state->batch_perm);
+    free(state->backup);
     free(state);
 }
 
@@ -41,7 +42,8 @@ crmt_status crmti_train_state_reserve(crmt_model *model, int batch)
         st->ya = malloc(sizeof(int32_t) * B);
         st->yb = malloc(sizeof(int32_t) * B);
         st->batch_perm = malloc(sizeof(size_t) * B);
-        ok = st->ws && st->ya && st->yb && st->batch_perm;
+        st->backup = malloc(sizeof(float) * model->n_params);
+        ok = st->ws && st->ya && st->yb && st->batch_perm && st->backup;
         for (int m = 0; ok && m < model->n_mod; m++) {
             size_t n = B * (size_t)model->enc[m].in_size;
             st->x[m] = malloc(sizeof(float) * n);
@@ -54,6 +56,10 @@ crmt_status crmti_train_state_reserve(crmt_model *model, int batch)
         crmti_train_state_destroy(st);
         return crmti_fail(model->errmsg, CRMT_ERR_OUT_OF_MEMORY,
                           "cannot allocate training buffers for batch %d", batch);
+    }
+    if (model->train_state && model->train_state->backup_valid) {
+        memcpy(st->backup, model->train_state->backup, sizeof(float) * model->n_params);
+        st->backup_valid = 1;
     }
     crmti_train_state_destroy(model->train_state);
     model->train_state = st;
@@ -155,6 +161,20 @@ static crmt_status check_model_options(const crmt_model *model, const crmt_train
     return CRMT_OK;
 }
 
+/* Divergence: put back the last parameters that gave a finite loss. */
+static crmt_status diverged(crmt_model *model, const char *what)
+{
+    crmti_train_state *st = model->train_state;
+    if (st->backup_valid) {
+        memcpy(model->params, st->backup, sizeof(float) * model->n_params);
+        model->generation++;
+    }
+    return crmti_fail(model->errmsg, CRMT_ERR_DIVERGED,
+                      "%s: training stopped and the parameters of the last step with a finite "
+                      "loss were restored (lower the learning rate)",
+                      what);
+}
+
 /* One optimizer step on a gathered batch. Does not allocate. */
 static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const float *const *x,
                                const int32_t *y, int batch, const crmt_train_options *o,
@@ -212,18 +232,18 @@ static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const flo
     }
     if (!isfinite(loss)) {
         ws->dg_active = 0;
-        return crmti_fail(model->errmsg, CRMT_ERR_DIVERGED,
-                          "non-finite training loss; parameters left at the last good step");
+        return diverged(model, "non-finite training loss");
     }
     memset(model->grads, 0, sizeof(float) * model->n_params);
     crmti_backward(model, ws, xin, batch, model->grads, NULL);
     if (!crmti_all_finite(model->grads, model->n_params))
-        return crmti_fail(model->errmsg, CRMT_ERR_DIVERGED,
-                          "non-finite gradient; parameters left at the last good step");
+        return diverged(model, "non-finite gradient");
+    /* These parameters gave a finite loss: keep them in case the update breaks the model. */
+    memcpy(st->backup, model->params, sizeof(float) * model->n_params);
+    st->backup_valid = 1;
     crmti_optimizer_apply(opt, model->params, model->grads);
     if (!crmti_all_finite(model->params, model->n_params))
-        return crmti_fail(model->errmsg, CRMT_ERR_DIVERGED,
-                          "the update overflowed; lower the learning rate");
+        return diverged(model, "the update overflowed");
     *loss_out = loss;
     *correct_out = correct;
     return CRMT_OK;

@@ -14,6 +14,8 @@ typedef struct crmti_train_state {
     float *x_grad[CRMT_MAX_MODALITIES];  /* attack gradient scratch */
     int32_t *ya, *yb;                    /* batch labels (yb: mixup partner) */
     size_t *batch_perm;                  /* mixup permutation of the batch */
+    float *backup;                       /* parameters before the last update */
+    int backup_valid;                    /* backup holds parameters with a finite loss */
 } crmti_train_state;
 
 /* Make model->train_state hold batches of `batch` samples (allocates only when it grows). */
