@@ -24,7 +24,8 @@ crmt_log "consumer-check: building and installing libcrmt (shared + static) into
 args=(-S "$CRMT_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRMT_SANITIZE=OFF
       -DCRMT_BUILD_STATIC=ON)
 [ -f "$dir/CMakeCache.txt" ] || args+=(-DCRMT_BUILD_TESTS=OFF -DCRMT_BUILD_EXAMPLES=OFF)
-cmake "${args[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
+mkdir -p "$dir"
+cmake "${args[@]}" >"$dir/crmt-configure.log" 2>&1 || { cat "$dir/crmt-configure.log"; exit 1; }
 cmake --build "$dir" --target crmt crmt_static -j "$CRMT_JOBS"
 cmake --install "$dir" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; exit 1; }
 

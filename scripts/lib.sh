@@ -15,7 +15,8 @@ crmt_build_library() {
     if [ ! -f "$dir/CMakeCache.txt" ]; then
         args+=(-DCRMT_BUILD_TESTS=OFF -DCRMT_BUILD_EXAMPLES=OFF)
     fi
-    cmake "${args[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+    mkdir -p "$dir"
+    cmake "${args[@]}" >"$dir/crmt-configure.log" 2>&1 || { cat "$dir/crmt-configure.log"; return 1; }
     cmake --build "$dir" --target crmt -j "$CRMT_JOBS"
 }
 
