@@ -1,0 +1,366 @@
+/* The certifier: cached Lipschitz constants, a double-precision copy of the model, and the
+ * radius computation of CRMT section 3.
+ *
+ * Margins are computed by a double-precision forward pass run together with an
+ * absolute-value pass a_0 = |x|, a_l = |W_l| a_{l-1} + |b_l| (ReLU: a_l = a_{l-1}). With
+ * gamma_n = n u / (1 - n u) the standard dot-product bound gives, elementwise,
+ *   |computed phi_m - exact phi_m| <= (sum_l gamma_{in_l + 2}) a_L,
+ * and for the head logits and the fusion the same with |H| and |c|. The certifier subtracts
+ * this allowance (with DBL_EPSILON = 2u, i.e. a factor 2 of safety) from every margin before
+ * dividing by the Lipschitz bound, so the radii are sound for the exact real-arithmetic
+ * function of the float parameters. */
+#include "robust/certify.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+
+int crmti_certifier_stale(const crmt_certifier *c)
+{
+    return c->model->generation != c->generation;
+}
+
+void crmti_certifier_free(crmt_certifier *c)
+{
+    if (!c)
+        return;
+    crmti_lipschitz_release(&c->lip);
+    free(c->dblock);
+    free(c->fblock);
+    free(c);
+}
+
+void crmti_dataset_mean(const crmt_dataset *data, int m, float *out)
+{
+    const size_t n = data->n, d = data->dim[m];
+    const float *x = data->data[m];
+    for (size_t k = 0; k < d; k++) {
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++)
+            s += x[i * d + k];
+        out[k] = (float)(n ? s / (double)n : 0.0);
+    }
+}
+
+crmt_status crmti_certifier_build(crmt_certifier **out, const crmt_model *model,
+                                  crmt_lipschitz_method method, const float *const *emp_inputs,
+                                  size_t emp_n, const float *const *fill, const double *scale)
+{
+    *out = NULL;
+    crmt_certifier *c = calloc(1, sizeof *c);
+    if (!c)
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate a certifier");
+    c->model = model;
+    c->generation = model->generation;
+    c->n_mod = model->n_mod;
+    c->n_classes = model->n_classes;
+    const int M = model->n_mod, K = model->n_classes;
+    crmt_status st = (method == CRMT_LIPSCHITZ_SOUND)
+                         ? crmti_lipschitz_sound(&c->lip, model)
+                         : crmti_lipschitz_empirical(&c->lip, model, emp_inputs, emp_n);
+    if (st != CRMT_OK) {
+        free(c);
+        return st;
+    }
+
+    /* Sizes of the double copy and of the fill vectors. */
+    size_t doubles = (size_t)M * (size_t)K + (size_t)K, floats = 0;
+    size_t widest = 1;
+    for (int m = 0; m < M; m++) {
+        const crmti_encoder *enc = &model->enc[m];
+        floats += (size_t)enc->in_size;
+        if ((size_t)enc->in_size > widest)
+            widest = (size_t)enc->in_size;
+        for (int l = 0; l < enc->n_layers; l++) {
+            const crmti_layer *ly = &enc->layers[l];
+            if ((size_t)ly->out_size > widest)
+                widest = (size_t)ly->out_size;
+            if (ly->kind == CRMTI_LAYER_LINEAR)
+                doubles += 2 * (size_t)ly->out_size * (size_t)ly->in_size + (size_t)ly->out_size;
+        }
+        doubles += 2 * (size_t)K * (size_t)enc->out_size;
+    }
+    c->widest = widest;
+    c->dblock = malloc(sizeof(double) * doubles);
+    c->fblock = calloc(floats, sizeof(float));
+    size_t dmax = 1;
+    for (int m = 0; m < M; m++)
+        if ((size_t)model->enc[m].out_size > dmax)
+            dmax = (size_t)model->enc[m].out_size;
+    float *rows = malloc(sizeof(float) * (size_t)K * dmax);
+    if (!c->dblock || !c->fblock || !rows) {
+        free(rows);
+        crmti_certifier_free(c);
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY,
+                          "cannot allocate the certifier's copy of the model (%zu doubles)",
+                          doubles);
+    }
+    double *p = c->dblock;
+    float *f = c->fblock;
+    const double u = DBL_EPSILON; /* 2x the unit roundoff: a factor 2 of safety */
+    for (int m = 0; m < M; m++) {
+        const crmti_encoder *enc = &model->enc[m];
+        double gam = 0.0;
+        for (int l = 0; l < enc->n_layers; l++) {
+            const crmti_layer *ly = &enc->layers[l];
+            if (ly->kind != CRMTI_LAYER_LINEAR)
+                continue;
+            const size_t nw = (size_t)ly->out_size * (size_t)ly->in_size;
+            const float *w = model->params + ly->w_offset, *b = model->params + ly->b_offset;
+            c->w[m][l] = p;
+            p += nw;
+            c->wabs[m][l] = p;
+            p += nw;
+            c->bias_l[m][l] = p;
+            p += (size_t)ly->out_size;
+            for (size_t i = 0; i < nw; i++) {
+                c->w[m][l][i] = (double)w[i];
+                c->wabs[m][l][i] = fabs((double)w[i]);
+            }
+            for (int o = 0; o < ly->out_size; o++)
+                c->bias_l[m][l][o] = (double)b[o];
+            gam += ((double)ly->in_size + 2.0) * u;
+        }
+        const size_t nh = (size_t)K * (size_t)enc->out_size;
+        st = crmti_head_rows(model, m, rows);
+        if (st != CRMT_OK) {
+            free(rows);
+            crmti_certifier_free(c);
+            return st;
+        }
+        c->head[m] = p;
+        p += nh;
+        c->head_abs[m] = p;
+        p += nh;
+        for (size_t i = 0; i < nh; i++) {
+            c->head[m][i] = (double)rows[i];
+            c->head_abs[m][i] = fabs((double)rows[i]);
+        }
+        gam += ((double)enc->out_size + 2.0) * u;
+        c->gamma[m] = gam;
+        c->fill[m] = f;
+        if (fill && fill[m])
+            memcpy(f, fill[m], sizeof(float) * (size_t)enc->in_size);
+        f += enc->in_size;
+        if (scale) {
+            c->scale[m] = scale[m];
+            c->has_scale = 1;
+        } else {
+            c->scale[m] = 1.0;
+        }
+    }
+    free(rows);
+    c->gamma_fuse = ((double)M + 4.0) * u;
+    c->coef = p;
+    p += (size_t)M * (size_t)K;
+    const float *a = crmti_integration(model);
+    for (size_t i = 0; i < (size_t)M * (size_t)K; i++)
+        c->coef[i] = a ? (double)a[i] : 1.0;
+    c->bias = p;
+    for (int k = 0; k < K; k++)
+        c->bias[k] = (double)model->params[model->head_b_offset + (size_t)k];
+    *out = c;
+    return CRMT_OK;
+}
+
+crmti_cert_ws *crmti_cert_ws_create(const crmt_certifier *c, int max_batch)
+{
+    crmti_cert_ws *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    const size_t B = (size_t)max_batch, K = (size_t)c->n_classes;
+    ws->max_batch = max_batch;
+    ws->fws = crmti_ws_create(c->model, max_batch);
+    ws->block = malloc(sizeof(double) * (4 * B * c->widest + 4 * B * K));
+    if (!ws->fws || !ws->block) {
+        crmti_cert_ws_destroy(ws);
+        return NULL;
+    }
+    double *p = ws->block;
+    ws->x = p;
+    p += B * c->widest;
+    ws->xa = p;
+    p += B * c->widest;
+    ws->y = p;
+    p += B * c->widest;
+    ws->ya = p;
+    p += B * c->widest;
+    ws->g = p;
+    p += B * K;
+    ws->ga = p;
+    p += B * K;
+    ws->h = p;
+    p += B * K;
+    ws->e = p;
+    return ws;
+}
+
+void crmti_cert_ws_destroy(crmti_cert_ws *ws)
+{
+    if (!ws)
+        return;
+    crmti_ws_destroy(ws->fws);
+    free(ws->block);
+    free(ws);
+}
+
+/* Double forward pass of b samples: ws->h = fused logits, ws->e = their allowance. */
+static void forward_double(const crmt_certifier *c, crmti_cert_ws *ws,
+                           const float *const *inputs, int b)
+{
+    const crmt_model *model = c->model;
+    const int K = c->n_classes;
+    const size_t BK = (size_t)b * (size_t)K;
+    for (size_t i = 0; i < BK; i++) {
+        ws->h[i] = c->bias[i % (size_t)K];
+        ws->e[i] = c->gamma_fuse * fabs(c->bias[i % (size_t)K]);
+    }
+    for (int m = 0; m < c->n_mod; m++) {
+        const crmti_encoder *enc = &model->enc[m];
+        const size_t n_in = (size_t)b * (size_t)enc->in_size;
+        double *x = ws->x, *xa = ws->xa, *y = ws->y, *ya = ws->ya;
+        for (size_t i = 0; i < n_in; i++) {
+            x[i] = (double)inputs[m][i];
+            xa[i] = fabs(x[i]);
+        }
+        int width = enc->in_size;
+        for (int l = 0; l < enc->n_layers; l++) {
+            const crmti_layer *ly = &enc->layers[l];
+            const size_t n_out = (size_t)b * (size_t)ly->out_size;
+            if (ly->kind == CRMTI_LAYER_LINEAR) {
+                const int o = ly->out_size, in = ly->in_size;
+                for (int i = 0; i < b; i++)
+                    for (int k = 0; k < o; k++) {
+                        y[(size_t)i * o + k] = c->bias_l[m][l][k];
+                        ya[(size_t)i * o + k] = fabs(c->bias_l[m][l][k]);
+                    }
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, in, 1.0, x, in,
+                            c->w[m][l], in, 1.0, y, o);
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, in, 1.0, xa, in,
+                            c->wabs[m][l], in, 1.0, ya, o);
+            } else { /* ReLU: |relu(x)| <= |x|, and relu is 1-Lipschitz for the error */
+                for (size_t i = 0; i < n_out; i++) {
+                    y[i] = x[i] > 0.0 ? x[i] : 0.0;
+                    ya[i] = xa[i];
+                }
+            }
+            double *t = x;
+            x = y;
+            y = t;
+            t = xa;
+            xa = ya;
+            ya = t;
+            width = ly->out_size;
+        }
+        /* g = phi H^T, ga = a |H|^T */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, K, width, 1.0, x, width,
+                    c->head[m], width, 0.0, ws->g, K);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, K, width, 1.0, xa, width,
+                    c->head_abs[m], width, 0.0, ws->ga, K);
+        const double *cm = c->coef + (size_t)m * K;
+        const double gm = c->gamma[m] + c->gamma_fuse;
+        for (size_t i = 0; i < BK; i++) {
+            const double ck = cm[i % (size_t)K];
+            ws->h[i] += ck * ws->g[i];
+            ws->e[i] += gm * fabs(ck) * ws->ga[i];
+        }
+    }
+}
+
+static double safe_div(double num, double den)
+{
+    if (den > 0.0)
+        return num / den;
+    return num > 0.0 ? INFINITY : (num < 0.0 ? -INFINITY : 0.0);
+}
+
+void crmti_certify_chunk(const crmt_certifier *c, crmti_cert_ws *ws, const float *const *inputs,
+                         int b, const int32_t *labels, crmt_certificate *out)
+{
+    const crmt_model *model = c->model;
+    const int K = c->n_classes, M = c->n_mod;
+    crmti_forward(model, ws->fws, inputs, b);
+    forward_double(c, ws, inputs, b);
+    for (int i = 0; i < b; i++) {
+        crmt_certificate *ct = &out[i];
+        memset(ct, 0, sizeof *ct);
+        ct->struct_size = sizeof *ct;
+        ct->lipschitz = c->lip.method;
+        ct->n_modalities = M;
+        ct->has_raw_units = c->has_scale;
+        const float *fl = ws->fws->logits + (size_t)i * K;
+        int pred = 0;
+        for (int k = 1; k < K; k++)
+            if (fl[k] > fl[pred])
+                pred = k;
+        const int y = labels ? labels[i] : pred;
+        ct->predicted = pred;
+        ct->label = y;
+        const double *h = ws->h + (size_t)i * K, *e = ws->e + (size_t)i * K;
+        double best = INFINITY, best_raw = INFINITY, best_margin = 0.0;
+        int closest = -1;
+        double rm[CRMT_MAX_MODALITIES];
+        for (int m = 0; m < M; m++)
+            rm[m] = INFINITY;
+        for (int j = 0; j < K; j++) {
+            if (j == y)
+                continue;
+            const double margin = h[y] - h[j];
+            const double allow = e[y] + e[j] + 2.0 * DBL_EPSILON * (fabs(h[y]) + fabs(h[j]));
+            const double mc = margin - allow;
+            double den2 = 0.0, den2_raw = 0.0;
+            for (int m = 0; m < M; m++) {
+                const double *cm = c->coef + (size_t)m * K;
+                const double L = crmti_lipschitz_pair(&c->lip, m, y, j, cm[y], cm[j]);
+                den2 += L * L;
+                den2_raw += (L * c->scale[m]) * (L * c->scale[m]);
+                const double r = safe_div(mc, L);
+                if (r < rm[m])
+                    rm[m] = r;
+            }
+            const double r = safe_div(mc, sqrt(den2));
+            if (closest < 0 || r < best) {
+                best = r;
+                closest = j;
+                best_margin = margin;
+            }
+            const double rr = safe_div(mc, sqrt(den2_raw));
+            if (rr < best_raw)
+                best_raw = rr;
+        }
+        ct->closest_class = closest;
+        ct->margin = best_margin;
+        int certified = (y == pred) && best > 0.0;
+        for (int m = 0; m < M && certified; m++)
+            if (!(rm[m] > 0.0))
+                certified = 0;
+        ct->certified = certified;
+        for (int m = 0; m < M; m++) {
+            const size_t n_in = (size_t)model->enc[m].in_size;
+            const float *x = inputs[m] + (size_t)i * n_in, *fv = c->fill[m];
+            double ss = 0.0;
+            for (size_t k = 0; k < n_in; k++) {
+                const double dlt = (double)x[k] - (double)fv[k];
+                ss += dlt * dlt;
+            }
+            /* sqrt rounding: one ulp up keeps the survive test conservative */
+            const double dist = sqrt(ss) * (1.0 + 4.0 * (double)(n_in + 2) * DBL_EPSILON);
+            ct->missing_distance[m] = dist;
+            if (certified) {
+                ct->modality_radius[m] = rm[m];
+                ct->missing_survives[m] = dist < rm[m];
+                if (c->has_scale)
+                    ct->modality_radius_raw[m] = rm[m] / c->scale[m];
+            }
+        }
+        if (certified) {
+            ct->radius = best;
+            if (c->has_scale)
+                ct->radius_raw = best_raw;
+        }
+    }
+}
