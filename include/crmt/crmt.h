@@ -12,5 +12,7 @@
 #include "crmt/dataset.h"
 #include "crmt/optimizer.h"
 #include "crmt/train.h"
+#include "crmt/certify.h"
+#include "crmt/evaluate.h"
 
 #endif /* CRMT_CRMT_H */

@@ -7,7 +7,7 @@
 #include "robust/certify.h"
 
 /* Samples certified per chunk (bounded workspace). */
-#define CERT_CHUNK 128
+#define CERT_CHUNK CRMTI_CERT_CHUNK
 
 /* Size of the first published crmt_certifier_options / crmt_certificate: hosts must pass at
  * least this much. Later versions only append fields. */
@@ -35,40 +35,6 @@ crmt_status crmt_certifier_options_init(crmt_certifier_options *opts, size_t str
     memset(opts, 0, struct_size);
     opts->struct_size = struct_size;
     opts->lipschitz = CRMT_LIPSCHITZ_SOUND;
-    return CRMT_OK;
-}
-
-/* Check that data matches model (complete, modality count and dims, labels < K when
- * need_labels). */
-static crmt_status check_dataset(const crmt_model *model, const crmt_dataset *data,
-                                 int need_labels, const char *what)
-{
-    if (data->n == 0)
-        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s has no samples", what);
-    if (data->n > (size_t)INT32_MAX)
-        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: %zu samples is too many", what,
-                          data->n);
-    if (data->n_mod != model->n_mod)
-        return crmti_fail(NULL, CRMT_ERR_SHAPE, "%s has %d modalities, the model %d", what,
-                          data->n_mod, model->n_mod);
-    for (int m = 0; m < model->n_mod; m++) {
-        if (!data->data[m])
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: modality %d is not set",
-                              what, m);
-        if (data->dim[m] != (size_t)model->enc[m].in_size)
-            return crmti_fail(NULL, CRMT_ERR_SHAPE,
-                              "%s: modality %d has dimension %zu, the model expects %d", what, m,
-                              data->dim[m], model->enc[m].in_size);
-    }
-    if (need_labels) {
-        if (!data->labels)
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s has no labels", what);
-        for (size_t i = 0; i < data->n; i++)
-            if (data->labels[i] < 0 || data->labels[i] >= model->n_classes)
-                return crmti_fail(NULL, CRMT_ERR_SHAPE,
-                                  "%s: label %d of sample %zu is outside [0, %d)", what,
-                                  (int)data->labels[i], i, model->n_classes);
-    }
     return CRMT_OK;
 }
 
@@ -104,7 +70,7 @@ crmt_status crmt_certifier_create(crmt_certifier **out, const crmt_model *model,
         if (!o.lipschitz_data)
             return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
                               "the empirical Lipschitz method needs lipschitz_data");
-        st = check_dataset(model, o.lipschitz_data, 0, "lipschitz_data");
+        st = crmti_check_dataset(model, o.lipschitz_data, 0, "lipschitz_data");
         if (st != CRMT_OK)
             return st;
         for (int m = 0; m < model->n_mod; m++)
@@ -121,7 +87,7 @@ crmt_status crmt_certifier_create(crmt_certifier **out, const crmt_model *model,
                                   "fill vector of modality %d contains NaN or infinity", m);
         }
     } else if (o.fill_mean_data) {
-        st = check_dataset(model, o.fill_mean_data, 0, "fill_mean_data");
+        st = crmti_check_dataset(model, o.fill_mean_data, 0, "fill_mean_data");
         if (st != CRMT_OK)
             return st;
         size_t total = 0;
@@ -275,56 +241,33 @@ crmt_status crmt_certified_accuracy(const crmt_certifier *certifier, const crmt_
         if (!(radii[r] >= 0.0))
             return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "radius %zu is %g (must be >= 0)",
                               r, radii[r]);
-    st = check_dataset(certifier->model, data, 1, "data");
+    st = crmti_check_dataset(certifier->model, data, 1, "data");
     if (st != CRMT_OK)
         return st;
     const int M = certifier->n_mod;
     const size_t n = data->n;
     size_t *joint = calloc(n_radii + 1, sizeof(size_t));
     size_t *per_mod = calloc((size_t)M * n_radii + 1, sizeof(size_t));
-    const int chunk = n < CERT_CHUNK ? (int)n : CERT_CHUNK;
-    crmti_cert_ws *ws = crmti_cert_ws_create(certifier, chunk);
-    crmt_certificate *tmp = malloc(sizeof(crmt_certificate) * (size_t)chunk);
-    if (!joint || !per_mod || !ws || !tmp) {
+    if (!joint || !per_mod) {
         free(joint);
         free(per_mod);
-        crmti_cert_ws_destroy(ws);
-        free(tmp);
-        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate a certify workspace");
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate counters");
     }
     double sum_radius = 0.0;
-    const float *in[CRMT_MAX_MODALITIES];
-    for (size_t start = 0; start < n; start += (size_t)chunk) {
-        const int b = (n - start < (size_t)chunk) ? (int)(n - start) : chunk;
-        for (int m = 0; m < M; m++)
-            in[m] = data->data[m] + start * data->dim[m];
-        crmti_certify_chunk(certifier, ws, in, b, data->labels + start, tmp);
-        for (int i = 0; i < b; i++) {
-            const crmt_certificate *ct = &tmp[i];
-            if (!ct->certified)
-                continue;
-            sum_radius += ct->radius;
-            for (size_t r = 0; r < n_radii; r++) {
-                if (ct->radius >= radii[r])
-                    joint[r]++;
+    st = crmti_certified_stats(certifier, data, radii, n_radii, joint, per_mod, &sum_radius,
+                               NULL, NULL);
+    if (st == CRMT_OK) {
+        for (size_t r = 0; r < n_radii; r++) {
+            joint_accuracy[r] = (double)joint[r] / (double)n;
+            if (modality_accuracy)
                 for (int m = 0; m < M; m++)
-                    if (ct->modality_radius[m] >= radii[r])
-                        per_mod[(size_t)m * n_radii + r]++;
-            }
+                    modality_accuracy[(size_t)m * n_radii + r] =
+                        (double)per_mod[(size_t)m * n_radii + r] / (double)n;
         }
+        if (mean_radius)
+            *mean_radius = sum_radius / (double)n;
     }
-    for (size_t r = 0; r < n_radii; r++) {
-        joint_accuracy[r] = (double)joint[r] / (double)n;
-        if (modality_accuracy)
-            for (int m = 0; m < M; m++)
-                modality_accuracy[(size_t)m * n_radii + r] =
-                    (double)per_mod[(size_t)m * n_radii + r] / (double)n;
-    }
-    if (mean_radius)
-        *mean_radius = sum_radius / (double)n;
     free(joint);
     free(per_mod);
-    crmti_cert_ws_destroy(ws);
-    free(tmp);
-    return CRMT_OK;
+    return st;
 }

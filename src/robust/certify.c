@@ -34,6 +34,40 @@ void crmti_certifier_free(crmt_certifier *c)
     free(c);
 }
 
+/* Check that data matches model (complete, modality count and dims, labels < K when
+ * need_labels). */
+crmt_status crmti_check_dataset(const crmt_model *model, const crmt_dataset *data,
+                                int need_labels, const char *what)
+{
+    if (data->n == 0)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s has no samples", what);
+    if (data->n > (size_t)INT32_MAX)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: %zu samples is too many", what,
+                          data->n);
+    if (data->n_mod != model->n_mod)
+        return crmti_fail(NULL, CRMT_ERR_SHAPE, "%s has %d modalities, the model %d", what,
+                          data->n_mod, model->n_mod);
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!data->data[m])
+            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: modality %d is not set",
+                              what, m);
+        if (data->dim[m] != (size_t)model->enc[m].in_size)
+            return crmti_fail(NULL, CRMT_ERR_SHAPE,
+                              "%s: modality %d has dimension %zu, the model expects %d", what, m,
+                              data->dim[m], model->enc[m].in_size);
+    }
+    if (need_labels) {
+        if (!data->labels)
+            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s has no labels", what);
+        for (size_t i = 0; i < data->n; i++)
+            if (data->labels[i] < 0 || data->labels[i] >= model->n_classes)
+                return crmti_fail(NULL, CRMT_ERR_SHAPE,
+                                  "%s: label %d of sample %zu is outside [0, %d)", what,
+                                  (int)data->labels[i], i, model->n_classes);
+    }
+    return CRMT_OK;
+}
+
 void crmti_dataset_mean(const crmt_dataset *data, int m, float *out)
 {
     const size_t n = data->n, d = data->dim[m];
@@ -363,4 +397,59 @@ void crmti_certify_chunk(const crmt_certifier *c, crmti_cert_ws *ws, const float
                 ct->radius_raw = best_raw;
         }
     }
+}
+
+crmt_status crmti_certified_stats(const crmt_certifier *c, const crmt_dataset *data,
+                                  const double *radii, size_t n_radii, size_t *joint,
+                                  size_t *per_mod, double *sum_radius, double *sum_mod_radius,
+                                  size_t *missing)
+{
+    const int M = c->n_mod;
+    const size_t n = data->n;
+    memset(joint, 0, sizeof(size_t) * n_radii);
+    if (per_mod)
+        memset(per_mod, 0, sizeof(size_t) * n_radii * (size_t)M);
+    if (sum_mod_radius)
+        memset(sum_mod_radius, 0, sizeof(double) * (size_t)M);
+    if (missing)
+        memset(missing, 0, sizeof(size_t) * (size_t)M);
+    *sum_radius = 0.0;
+    const int chunk = n < CRMTI_CERT_CHUNK ? (int)n : CRMTI_CERT_CHUNK;
+    crmti_cert_ws *ws = crmti_cert_ws_create(c, chunk);
+    crmt_certificate *tmp = malloc(sizeof(crmt_certificate) * (size_t)chunk);
+    if (!ws || !tmp) {
+        crmti_cert_ws_destroy(ws);
+        free(tmp);
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate a certify workspace");
+    }
+    const float *in[CRMT_MAX_MODALITIES];
+    for (size_t start = 0; start < n; start += (size_t)chunk) {
+        const int b = (n - start < (size_t)chunk) ? (int)(n - start) : chunk;
+        for (int m = 0; m < M; m++)
+            in[m] = data->data[m] + start * data->dim[m];
+        crmti_certify_chunk(c, ws, in, b, data->labels + start, tmp);
+        for (int i = 0; i < b; i++) {
+            const crmt_certificate *ct = &tmp[i];
+            if (!ct->certified)
+                continue;
+            *sum_radius += ct->radius;
+            for (int m = 0; m < M; m++) {
+                if (sum_mod_radius)
+                    sum_mod_radius[m] += ct->modality_radius[m];
+                if (missing && ct->missing_survives[m])
+                    missing[m]++;
+            }
+            for (size_t r = 0; r < n_radii; r++) {
+                if (ct->radius >= radii[r])
+                    joint[r]++;
+                if (per_mod)
+                    for (int m = 0; m < M; m++)
+                        if (ct->modality_radius[m] >= radii[r])
+                            per_mod[(size_t)m * n_radii + r]++;
+            }
+        }
+    }
+    crmti_cert_ws_destroy(ws);
+    free(tmp);
+    return CRMT_OK;
 }

@@ -36,6 +36,9 @@ struct crmt_certifier {
     float *fblock;
 };
 
+/* Samples per chunk of the certify loops. */
+#define CRMTI_CERT_CHUNK 128
+
 /* Per-call buffers for up to max_batch samples (one per thread). */
 typedef struct crmti_cert_ws {
     int max_batch;
@@ -66,6 +69,21 @@ int crmti_certifier_stale(const crmt_certifier *c);
  * certificates. Never fails. */
 void crmti_certify_chunk(const crmt_certifier *c, crmti_cert_ws *ws, const float *const *inputs,
                          int b, const int32_t *labels, crmt_certificate *out);
+
+/* Certify every sample of a complete, validated, labelled dataset for its label and
+ * accumulate: joint[r] / per_mod[m * n_radii + r] = number certified with r(x) / r_m(x) >=
+ * radii[r]; sum_radius (+ sum_mod_radius[m]) = sums of the radii of certified samples;
+ * missing[m] = number certified whose prediction survives modality m's fill. Arrays are
+ * zeroed first; per_mod, sum_mod_radius and missing may be NULL. Fails only on memory. */
+crmt_status crmti_certified_stats(const crmt_certifier *c, const crmt_dataset *data,
+                                  const double *radii, size_t n_radii, size_t *joint,
+                                  size_t *per_mod, double *sum_radius, double *sum_mod_radius,
+                                  size_t *missing);
+
+/* Check that data matches model: complete, same modality count and dimensions, at most
+ * INT32_MAX samples, and (need_labels) labels set and < K. what names it in messages. */
+crmt_status crmti_check_dataset(const crmt_model *model, const crmt_dataset *data,
+                                int need_labels, const char *what);
 
 /* Per-modality mean of a complete dataset into fill (n_m floats each). */
 void crmti_dataset_mean(const crmt_dataset *data, int m, float *out);

@@ -1,0 +1,254 @@
+/* l2 FGM / PGD attacks on the fused logits. See attack.h. */
+#include "robust/attack.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Added to gradient norms, as the official release does (avoids 0/0). */
+#define GRAD_EPS 1e-13
+/* Projections land this much inside the ball so that float rounding never leaves it. */
+#define PROJ_SHRINK (1.0 - 1e-6)
+
+void crmti_attack_cfg_fgm(crmti_attack_cfg *cfg, double eps)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epsilon = eps;
+    cfg->steps = 1;
+    cfg->step_size = eps;
+    cfg->restarts = 1;
+    cfg->modality = -1;
+    cfg->loss = CRMTI_LOSS_CE;
+}
+
+void crmti_attack_cfg_pgd(crmti_attack_cfg *cfg, double eps, int steps, double step_size)
+{
+    crmti_attack_cfg_fgm(cfg, eps);
+    cfg->steps = steps;
+    cfg->step_size = step_size;
+}
+
+static int tracking(const crmti_attack_cfg *cfg) { return cfg->keep_best || cfg->restarts > 1; }
+
+size_t crmti_attack_scratch_size(const crmt_model *model, int batch,
+                                 const crmti_attack_cfg *cfg)
+{
+    size_t per_sample = 0;
+    for (int m = 0; m < model->n_mod; m++)
+        per_sample += (size_t)model->enc[m].in_size;
+    size_t n = (size_t)batch * per_sample; /* gradients */
+    if (tracking(cfg))
+        n += (size_t)batch * per_sample + 2 * (size_t)batch; /* iterate, best loss, fooled */
+    return n;
+}
+
+static int attacked(const crmti_attack_cfg *cfg, int m)
+{
+    return cfg->modality < 0 || cfg->modality == m;
+}
+
+/* Loss of sample i from ws->logits, and its gradient w.r.t. the logits into ws->dlogits
+ * (when grad is set). Returns the loss; *pred gets the argmax. */
+static double sample_loss(const crmt_model *model, crmti_ws *ws, int i, int y, int loss_kind,
+                          int grad, int *pred)
+{
+    const int K = model->n_classes;
+    const float *h = ws->logits + (size_t)i * K;
+    float *dl = ws->dlogits + (size_t)i * K;
+    int best = 0, other = -1;
+    for (int k = 1; k < K; k++)
+        if (h[k] > h[best])
+            best = k;
+    for (int k = 0; k < K; k++)
+        if (k != y && (other < 0 || h[k] > h[other]))
+            other = k;
+    *pred = best;
+    if (loss_kind == CRMTI_LOSS_MARGIN) {
+        if (grad) {
+            memset(dl, 0, sizeof(float) * (size_t)K);
+            dl[other] = 1.0f;
+            dl[y] = -1.0f;
+        }
+        return (double)h[other] - (double)h[y];
+    }
+    const double mx = h[best];
+    double s = 0.0;
+    for (int k = 0; k < K; k++)
+        s += exp((double)h[k] - mx);
+    if (grad)
+        for (int k = 0; k < K; k++)
+            dl[k] = (float)(exp((double)h[k] - mx) / s - (k == y ? 1.0 : 0.0));
+    return mx + log(s) - (double)h[y];
+}
+
+/* Random start: delta uniform in the ball of radius eps over the attacked coordinates. */
+static void random_start(const crmt_model *model, const crmti_attack_cfg *cfg, crmti_rng *rng,
+                         const float *const *x, float *const *it, int i)
+{
+    double ss = 0.0, dims = 0.0;
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!attacked(cfg, m))
+            continue;
+        const size_t n = (size_t)model->enc[m].in_size;
+        float *v = it[m] + (size_t)i * n;
+        for (size_t k = 0; k < n; k++) {
+            double z = crmti_rng_normal(rng);
+            v[k] = (float)z;
+            ss += z * z;
+        }
+        dims += (double)n;
+    }
+    const double radius = cfg->epsilon * pow(crmti_rng_uniform(rng), 1.0 / dims);
+    const double f = ss > 0.0 ? radius / sqrt(ss) * PROJ_SHRINK : 0.0;
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!attacked(cfg, m))
+            continue;
+        const size_t n = (size_t)model->enc[m].in_size;
+        float *v = it[m] + (size_t)i * n;
+        const float *xi = x[m] + (size_t)i * n;
+        for (size_t k = 0; k < n; k++)
+            v[k] = (float)((double)xi[k] + f * (double)v[k]);
+    }
+}
+
+/* One normalised gradient step, projection and clipping for sample i. */
+static void step_sample(const crmt_model *model, const crmti_attack_cfg *cfg,
+                        const float *const *x, float *const *it, float *const *grad, int i)
+{
+    double gn = 0.0;
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!attacked(cfg, m))
+            continue;
+        const size_t n = (size_t)model->enc[m].in_size;
+        const float *g = grad[m] + (size_t)i * n;
+        for (size_t k = 0; k < n; k++)
+            gn += (double)g[k] * g[k];
+    }
+    const double f = cfg->step_size / (sqrt(gn) + GRAD_EPS);
+    double dn = 0.0;
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!attacked(cfg, m))
+            continue;
+        const size_t n = (size_t)model->enc[m].in_size;
+        const float *g = grad[m] + (size_t)i * n, *xi = x[m] + (size_t)i * n;
+        float *v = it[m] + (size_t)i * n;
+        for (size_t k = 0; k < n; k++) {
+            v[k] = (float)((double)v[k] + f * (double)g[k]);
+            const double dlt = (double)v[k] - (double)xi[k];
+            dn += dlt * dlt;
+        }
+    }
+    dn = sqrt(dn);
+    const double scale = (dn > cfg->epsilon) ? cfg->epsilon / dn * PROJ_SHRINK : 1.0;
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!attacked(cfg, m))
+            continue;
+        const size_t n = (size_t)model->enc[m].in_size;
+        const float *xi = x[m] + (size_t)i * n;
+        float *v = it[m] + (size_t)i * n;
+        for (size_t k = 0; k < n; k++) {
+            double val = (scale < 1.0) ? (double)xi[k] + ((double)v[k] - (double)xi[k]) * scale
+                                       : (double)v[k];
+            if (cfg->clip) {
+                if (val < cfg->clip_min)
+                    val = cfg->clip_min;
+                if (val > cfg->clip_max)
+                    val = cfg->clip_max;
+            }
+            v[k] = (float)val;
+        }
+    }
+}
+
+static void copy_sample(const crmt_model *model, const float *const *src, float *const *dst,
+                        int i)
+{
+    for (int m = 0; m < model->n_mod; m++) {
+        const size_t n = (size_t)model->enc[m].in_size;
+        memcpy(dst[m] + (size_t)i * n, src[m] + (size_t)i * n, sizeof(float) * n);
+    }
+}
+
+void crmti_pgd(const crmt_model *model, crmti_ws *ws, const float *const *x, const int32_t *y,
+               int batch, const crmti_attack_cfg *cfg, crmti_rng *rng, float *const *x_adv,
+               float *scratch, int32_t *adv_pred)
+{
+    const int M = model->n_mod;
+    const int track = tracking(cfg);
+    float *grad[CRMT_MAX_MODALITIES] = {0}, *cur[CRMT_MAX_MODALITIES] = {0};
+    float *dinputs[CRMT_MAX_MODALITIES] = {0};
+    float *p = scratch;
+    for (int m = 0; m < M; m++) {
+        grad[m] = p;
+        p += (size_t)batch * (size_t)model->enc[m].in_size;
+        dinputs[m] = attacked(cfg, m) ? grad[m] : NULL;
+    }
+    float *best_loss = NULL, *fooled = NULL;
+    float *const *it = x_adv;
+    if (track) {
+        for (int m = 0; m < M; m++) {
+            cur[m] = p;
+            p += (size_t)batch * (size_t)model->enc[m].in_size;
+        }
+        best_loss = p;
+        p += batch;
+        fooled = p;
+        it = cur;
+        for (int i = 0; i < batch; i++) {
+            best_loss[i] = -INFINITY;
+            fooled[i] = 0.0f;
+        }
+    }
+    /* x_adv starts as x: modalities not attacked stay clean, and it is the fallback. */
+    for (int m = 0; m < M; m++)
+        memcpy(x_adv[m], x[m], sizeof(float) * (size_t)batch * (size_t)model->enc[m].in_size);
+    const float *const *itc = (const float *const *)it;
+    for (int r = 0; r < cfg->restarts; r++) {
+        if (track)
+            for (int m = 0; m < M; m++)
+                memcpy(cur[m], x[m],
+                       sizeof(float) * (size_t)batch * (size_t)model->enc[m].in_size);
+        if (cfg->random_start && rng)
+            for (int i = 0; i < batch; i++)
+                random_start(model, cfg, rng, x, it, i);
+        for (int s = 0; s <= cfg->steps; s++) {
+            const int last = (s == cfg->steps);
+            if (last && !track)
+                break;
+            crmti_forward(model, ws, itc, batch);
+            for (int i = 0; i < batch; i++) {
+                int pred;
+                double loss = sample_loss(model, ws, i, y[i], cfg->loss, !last, &pred);
+                if (track && fooled[i] == 0.0f) {
+                    if (pred != y[i]) {
+                        fooled[i] = 1.0f;
+                        copy_sample(model, itc, x_adv, i);
+                    } else if (loss > best_loss[i]) {
+                        best_loss[i] = (float)loss;
+                        copy_sample(model, itc, x_adv, i);
+                    }
+                }
+            }
+            if (last)
+                break;
+            ws->dg_active = 0;
+            crmti_backward(model, ws, itc, batch, NULL, dinputs);
+            for (int i = 0; i < batch; i++) {
+                if (track && fooled[i] != 0.0f)
+                    continue; /* already misclassified and recorded */
+                step_sample(model, cfg, x, it, grad, i);
+            }
+        }
+    }
+    if (adv_pred) {
+        crmti_forward(model, ws, (const float *const *)x_adv, batch);
+        const int K = model->n_classes;
+        for (int i = 0; i < batch; i++) {
+            const float *h = ws->logits + (size_t)i * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (h[k] > h[best])
+                    best = k;
+            adv_pred[i] = best;
+        }
+    }
+}
