@@ -2,8 +2,16 @@
 #ifndef CRMTI_DATASET_H
 #define CRMTI_DATASET_H
 
+#include <stdint.h>
+
 #include "api/error.h"
 #include "crmt/dataset.h"
+
+/* Largest modality dimension (the model's CRMTI_MAX_DIM bound) and largest sample count.
+ * Together they keep n * dim * sizeof(float) far from size_t overflow on 64-bit hosts;
+ * products are still checked explicitly everywhere. */
+#define CRMTI_DATASET_MAX_DIM ((size_t)1 << 24)
+#define CRMTI_DATASET_MAX_SAMPLES ((size_t)INT32_MAX)
 
 struct crmt_dataset {
     size_t n;
