@@ -7,6 +7,7 @@
 #include "crmt/train.h"
 #include "data/dataset.h"
 #include "model/model.h"
+#include "robust/attack.h"
 #include "tensor/rng.h"
 #include "train/loss.h"
 #include "train/optimizer.h"
@@ -20,12 +21,12 @@ void crmti_train_state_destroy(crmti_train_state *state)
     for (int m = 0; m < CRMT_MAX_MODALITIES; m++) {
         free(state->x[m]);
         free(state->x_work[m]);
-        free(state->x_grad[m]);
     }
     free(state->ya);
     free(state->yb);
     free(state->batch_perm);
     free(state->backup);
+    free(state->attack_scratch);
     free(state);
 }
 
@@ -43,13 +44,17 @@ crmt_status crmti_train_state_reserve(crmt_model *model, int batch)
         st->yb = malloc(sizeof(int32_t) * B);
         st->batch_perm = malloc(sizeof(size_t) * B);
         st->backup = malloc(sizeof(float) * model->n_params);
-        ok = st->ws && st->ya && st->yb && st->batch_perm && st->backup;
+        crmt_train_options defaults;
+        crmti_attack_cfg cfg;
+        crmt_train_options_init(&defaults, sizeof defaults);
+        crmti_adversarial_cfg(&defaults, &cfg);
+        st->attack_scratch = malloc(sizeof(float) * crmti_attack_scratch_size(model, batch, &cfg));
+        ok = st->ws && st->ya && st->yb && st->batch_perm && st->backup && st->attack_scratch;
         for (int m = 0; ok && m < model->n_mod; m++) {
             size_t n = B * (size_t)model->enc[m].in_size;
             st->x[m] = malloc(sizeof(float) * n);
             st->x_work[m] = malloc(sizeof(float) * n);
-            st->x_grad[m] = malloc(sizeof(float) * n);
-            ok = st->x[m] && st->x_work[m] && st->x_grad[m];
+            ok = st->x[m] && st->x_work[m];
         }
     }
     if (!ok) {
@@ -190,7 +195,7 @@ static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const flo
     double lam = 1.0;
     if (is_adversarial(o->method)) {
         crmt_status s = crmti_adversarial_batch(model, ws, x, y, batch, o, rng, st->x_work,
-                                                st->x_grad);
+                                                st->attack_scratch);
         if (s != CRMT_OK)
             return s;
         for (int m = 0; m < M; m++)
