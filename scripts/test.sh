@@ -14,9 +14,12 @@
 #   CRMT_SKIP_APT=1        never call apt-get (missing tools then fail later)
 #   CRMT_JOBS=N            build and ctest parallelism (default 2)
 #   CRMT_BUILD_DIR=DIR     main build directory (default build-ci; sanitizer one: DIR-asan)
+#   OPENBLAS_NUM_THREADS   default 1 here: ctest already runs CRMT_JOBS tests at once, and
+#                          OpenBLAS threads spinning on busy cores would only slow them down
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$CRMT_ROOT"
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 # Debian packages: compilers and make, CMake, pkg-config, OpenBLAS (CBLAS), Check,
 # libabigail's abidw/abidiff, and NumPy for the Python helpers that write .npy test data.
