@@ -80,6 +80,67 @@ static double sample_loss(const crmt_model *model, crmti_ws *ws, int i, int y, i
     return mx + log(s) - (double)h[y];
 }
 
+/* Squared l2 norm of x_adv - x over the attacked coordinates of sample i (in double, from
+ * the float values actually stored). */
+static double delta_norm(const crmt_model *model, const crmti_attack_cfg *cfg,
+                         const float *const *x, float *const *it, int i)
+{
+    double ss = 0.0;
+    for (int m = 0; m < model->n_mod; m++) {
+        if (!attacked(cfg, m))
+            continue;
+        const size_t n = (size_t)model->enc[m].in_size;
+        const float *xi = x[m] + (size_t)i * n, *v = it[m] + (size_t)i * n;
+        for (size_t k = 0; k < n; k++) {
+            const double d = (double)v[k] - (double)xi[k];
+            ss += d * d;
+        }
+    }
+    return sqrt(ss);
+}
+
+/* Clip sample i to the box (when asked), then project x_adv - x onto the ball. The stored
+ * float values are re-measured: when rounding leaves them outside, the perturbation is shrunk
+ * a little more (x itself as the last resort), so the budget always holds exactly. */
+static void clip_and_project(const crmt_model *model, const crmti_attack_cfg *cfg,
+                             const float *const *x, float *const *it, int i)
+{
+    if (cfg->clip)
+        for (int m = 0; m < model->n_mod; m++) {
+            if (!attacked(cfg, m))
+                continue;
+            const size_t n = (size_t)model->enc[m].in_size;
+            float *v = it[m] + (size_t)i * n;
+            for (size_t k = 0; k < n; k++) {
+                if (v[k] < cfg->clip_min)
+                    v[k] = cfg->clip_min;
+                if (v[k] > cfg->clip_max)
+                    v[k] = cfg->clip_max;
+            }
+        }
+    double shrink = PROJ_SHRINK; /* then 1 - 1e-5, 1 - 1e-4, ..., 0.5 */
+    for (int attempt = 0;; attempt++) {
+        const double dn = delta_norm(model, cfg, x, it, i);
+        if (dn <= cfg->epsilon)
+            return;
+        const double f = attempt < 10 ? cfg->epsilon / dn * shrink : 0.0;
+        for (int m = 0; m < model->n_mod; m++) {
+            if (!attacked(cfg, m))
+                continue;
+            const size_t n = (size_t)model->enc[m].in_size;
+            const float *xi = x[m] + (size_t)i * n;
+            float *v = it[m] + (size_t)i * n;
+            for (size_t k = 0; k < n; k++)
+                v[k] = (float)((double)xi[k] + ((double)v[k] - (double)xi[k]) * f);
+        }
+        if (f == 0.0)
+            return;
+        shrink = 1.0 - 10.0 * (1.0 - shrink);
+        if (shrink < 0.5)
+            shrink = 0.5;
+    }
+}
+
 /* Random start: delta uniform in the ball of radius eps over the attacked coordinates. */
 static void random_start(const crmt_model *model, const crmti_attack_cfg *cfg, crmti_rng *rng,
                          const float *const *x, float *const *it, int i)
@@ -98,7 +159,7 @@ static void random_start(const crmt_model *model, const crmti_attack_cfg *cfg, c
         dims += (double)n;
     }
     const double radius = cfg->epsilon * pow(crmti_rng_uniform(rng), 1.0 / dims);
-    const double f = ss > 0.0 ? radius / sqrt(ss) * PROJ_SHRINK : 0.0;
+    const double f = ss > 0.0 ? radius / sqrt(ss) : 0.0;
     for (int m = 0; m < model->n_mod; m++) {
         if (!attacked(cfg, m))
             continue;
@@ -108,9 +169,10 @@ static void random_start(const crmt_model *model, const crmti_attack_cfg *cfg, c
         for (size_t k = 0; k < n; k++)
             v[k] = (float)((double)xi[k] + f * (double)v[k]);
     }
+    clip_and_project(model, cfg, x, it, i);
 }
 
-/* One normalised gradient step, projection and clipping for sample i. */
+/* One normalised gradient step, then clipping and projection, for sample i. */
 static void step_sample(const crmt_model *model, const crmti_attack_cfg *cfg,
                         const float *const *x, float *const *it, float *const *grad, int i)
 {
@@ -124,39 +186,16 @@ static void step_sample(const crmt_model *model, const crmti_attack_cfg *cfg,
             gn += (double)g[k] * g[k];
     }
     const double f = cfg->step_size / (sqrt(gn) + GRAD_EPS);
-    double dn = 0.0;
     for (int m = 0; m < model->n_mod; m++) {
         if (!attacked(cfg, m))
             continue;
         const size_t n = (size_t)model->enc[m].in_size;
-        const float *g = grad[m] + (size_t)i * n, *xi = x[m] + (size_t)i * n;
+        const float *g = grad[m] + (size_t)i * n;
         float *v = it[m] + (size_t)i * n;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < n; k++)
             v[k] = (float)((double)v[k] + f * (double)g[k]);
-            const double dlt = (double)v[k] - (double)xi[k];
-            dn += dlt * dlt;
-        }
     }
-    dn = sqrt(dn);
-    const double scale = (dn > cfg->epsilon) ? cfg->epsilon / dn * PROJ_SHRINK : 1.0;
-    for (int m = 0; m < model->n_mod; m++) {
-        if (!attacked(cfg, m))
-            continue;
-        const size_t n = (size_t)model->enc[m].in_size;
-        const float *xi = x[m] + (size_t)i * n;
-        float *v = it[m] + (size_t)i * n;
-        for (size_t k = 0; k < n; k++) {
-            double val = (scale < 1.0) ? (double)xi[k] + ((double)v[k] - (double)xi[k]) * scale
-                                       : (double)v[k];
-            if (cfg->clip) {
-                if (val < cfg->clip_min)
-                    val = cfg->clip_min;
-                if (val > cfg->clip_max)
-                    val = cfg->clip_max;
-            }
-            v[k] = (float)val;
-        }
-    }
+    clip_and_project(model, cfg, x, it, i);
 }
 
 static void copy_sample(const crmt_model *model, const float *const *src, float *const *dst,
