@@ -19,8 +19,9 @@ grep -v -e '^[[:space:]]*$' -e '^#' "$list" | LC_ALL=C sort -u >"$expected"
 if ! diff -u --label "$list (committed)" --label "$lib (exported)" "$expected" "$actual"; then
     echo
     echo "FAIL: the exported symbols of $lib differ from $list."
-    echo "If the change is intended, run scripts/update-symbols.sh, add new functions to a"
-    echo "new node of src/crmt.map, and commit both with the change (see docs/abi.md)."
+    echo "If the change is intended, run scripts/update-symbols.sh, check that src/crmt.map"
+    echo "exports the new functions (after a release: in a new node), and commit both with"
+    echo "the change (see docs/abi.md)."
     exit 1
 fi
 echo "OK: $(wc -l <"$actual") exported symbols match $list"
