@@ -2,6 +2,7 @@
 #include "crmt/evaluate.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -119,8 +120,8 @@ crmt_status crmt_attack(const crmt_model *model, const float *const *inputs,
     for (int m = 0; m < model->n_mod; m++) {
         if (!adv_out[m])
             return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "adv_out[%d] is NULL", m);
-        const size_t bytes = n * (size_t)model->enc[m].in_size;
-        const float *a = adv_out[m], *x = inputs[m];
+        const uintptr_t bytes = (uintptr_t)(n * (size_t)model->enc[m].in_size * sizeof(float));
+        const uintptr_t a = (uintptr_t)adv_out[m], x = (uintptr_t)inputs[m];
         if (a < x + bytes && x < a + bytes)
             return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
                               "adv_out[%d] overlaps the inputs", m);
@@ -284,6 +285,20 @@ crmt_status crmt_evaluate(const crmt_model *model, const crmt_dataset *data,
             return crmti_fail(NULL, CRMT_ERR_STATE,
                               "the model changed after the certifier was created");
     }
+    /* The certifier first: its errors (e.g. empirical without data) come before the work. */
+    crmt_certifier *own = NULL;
+    const crmt_certifier *cert = o.certifier;
+    if (o.certify && !cert) {
+        crmt_certifier_options co;
+        crmt_certifier_options_init(&co, sizeof co);
+        co.lipschitz = o.lipschitz;
+        co.lipschitz_data = o.lipschitz_data;
+        co.fill_mean_data = o.fill_mean_data;
+        st = crmt_certifier_create(&own, model, &co);
+        if (st != CRMT_OK)
+            return st;
+        cert = own;
+    }
     const int M = model->n_mod;
     const double fgm_eps = o.fgm_epsilon, pgd_eps = o.pgd_epsilon;
     const double uni_fgm = o.unimodal_epsilon > 0.0 ? o.unimodal_epsilon : fgm_eps;
@@ -291,12 +306,17 @@ crmt_status crmt_evaluate(const crmt_model *model, const crmt_dataset *data,
     crmti_attack_cfg fgm, pgd;
     if (o.attacks) {
         if (!(fgm_eps >= 0.0 && pgd_eps >= 0.0 && isfinite(fgm_eps) && isfinite(pgd_eps) &&
-              o.unimodal_epsilon >= 0.0 && isfinite(o.unimodal_epsilon)))
+              o.unimodal_epsilon >= 0.0 && isfinite(o.unimodal_epsilon))) {
+            crmt_certifier_destroy(own);
             return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "attack budgets must be >= 0");
-        if (o.pgd_steps < 1 || o.pgd_restarts < 1 || !(o.pgd_step_size >= 0.0))
+        }
+        if (o.pgd_steps < 1 || o.pgd_steps > 1000000 || o.pgd_restarts < 1 ||
+            o.pgd_restarts > 100000 || !(o.pgd_step_size >= 0.0 && isfinite(o.pgd_step_size))) {
+            crmt_certifier_destroy(own);
             return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
                               "PGD steps %d / restarts %d / step size %g", o.pgd_steps,
                               o.pgd_restarts, o.pgd_step_size);
+        }
     }
     crmti_attack_cfg_fgm(&fgm, fgm_eps);
     crmti_attack_cfg_pgd(&pgd, pgd_eps, o.pgd_steps,
@@ -319,6 +339,7 @@ crmt_status crmt_evaluate(const crmt_model *model, const crmt_dataset *data,
     buf.pred = malloc(sizeof(int32_t) * (size_t)B);
     if (!buf.ws || !buf.scratch || !buf.block || !buf.pred) {
         free_buffers(&buf);
+        crmt_certifier_destroy(own);
         return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "cannot allocate evaluation buffers");
     }
     {
@@ -401,28 +422,16 @@ crmt_status crmt_evaluate(const crmt_model *model, const crmt_dataset *data,
         for (int m = 0; m < M; m++)
             r.missing_accuracy[m] = (double)miss[m] / dn;
     if (o.certify) {
-        crmt_certifier *own = NULL;
-        const crmt_certifier *cert = o.certifier;
-        if (!cert) {
-            crmt_certifier_options co;
-            crmt_certifier_options_init(&co, sizeof co);
-            co.lipschitz = o.lipschitz;
-            co.lipschitz_data = o.lipschitz_data;
-            co.fill_mean_data = o.fill_mean_data;
-            st = crmt_certifier_create(&own, model, &co);
-            if (st != CRMT_OK)
-                return st;
-            cert = own;
-        }
         size_t joint[CRMT_EVAL_MAX_RADII], per_mod[CRMT_MAX_MODALITIES * CRMT_EVAL_MAX_RADII];
         size_t missing[CRMT_MAX_MODALITIES];
         double sum_r = 0.0, sum_mr[CRMT_MAX_MODALITIES];
         st = crmti_certified_stats(cert, data, radii, n_radii, joint, per_mod, &sum_r, sum_mr,
                                    missing);
         r.lipschitz = cert->lip.method;
-        crmt_certifier_destroy(own);
-        if (st != CRMT_OK)
+        if (st != CRMT_OK) {
+            crmt_certifier_destroy(own);
             return st;
+        }
         r.n_radii = n_radii;
         for (size_t k = 0; k < n_radii; k++) {
             r.radii[k] = radii[k];
@@ -436,6 +445,7 @@ crmt_status crmt_evaluate(const crmt_model *model, const crmt_dataset *data,
             r.missing_certified[m] = (double)missing[m] / dn;
         }
     }
+    crmt_certifier_destroy(own);
     r.seconds = now_seconds() - t0;
     const size_t size = report->struct_size;
     memcpy(report, &r, size < sizeof r ? size : sizeof r);
