@@ -21,8 +21,9 @@ source "$(dirname "$0")/lib.sh"
 cd "$CRMT_ROOT"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
-# Debian packages: compilers and make, CMake, pkg-config, OpenBLAS (CBLAS), Check,
-# zlib (test support reads digits.csv.gz), libabigail's abidw/abidiff, and NumPy for the Python helpers that write .npy test data.
+# Debian packages: compilers and make, CMake, pkg-config, OpenBLAS (CBLAS), Check, zlib
+# (the test support reads digits.csv.gz), libabigail's abidw/abidiff, and NumPy for the
+# Python helpers that write .npy test data.
 packages=(build-essential cmake pkg-config libopenblas-dev check zlib1g-dev abigail-tools python3-numpy)
 build=${CRMT_BUILD_DIR:-$CRMT_ROOT/build-ci}
 asan_build=$build-asan
