@@ -259,6 +259,8 @@ START_TEST(test_digits_comparison)
     load_data();
     const variant variants[] = {
         {"JT", CRMT_HEAD_JT, CRMT_METHOD_JT, 0},
+        {"JT + AT", CRMT_HEAD_JT, CRMT_METHOD_JT_AT, 0},
+        {"JT + Mixup", CRMT_HEAD_JT, CRMT_METHOD_JT_MIXUP, 0},
         {"orthogonal head only", CRMT_HEAD_CRMT, CRMT_METHOD_JT, 0},
         {"CRMT step 1 only", CRMT_HEAD_CRMT, CRMT_METHOD_CRMT, 0},
         {"CRMT-JT (step 1 + 2)", CRMT_HEAD_CRMT, CRMT_METHOD_CRMT, 10},
