@@ -2,9 +2,13 @@
 """Independent recomputation of libcrmt's certified radii in NumPy (double precision).
 
 Reads the plain-text dump written by tests/test_certify.c (test_numpy_reference): for each
-case a model (float32 parameters written as C99 hex floats, so they are exact), samples and
-the certifier's answers. Recomputes, without any code shared with the library:
+case the path of a model saved with crmt_model_save (docs/file-format.md), then samples
+(inputs as C99 hex floats, so they are exact) and the certifier's answers. Recomputes, without
+any code shared with the library:
 
+  * the model from the saved file (parsed here with struct), including the CRMT head rows
+    Wt_m from the free parameters V_m (docs/design.md: rows centred and scaled to unit norm,
+    or (V V^T + 1e-5 I)^(-1/2) V, rounded to float32 as the library's forward pass uses them);
   * the fused logits h by a double-precision forward pass;
   * the Lipschitz constant of every pair function x_m -> c_y g_{m,y} - c_j g_{m,j}:
     the head rows are multiplied into the linear layers after the encoder's last ReLU
@@ -19,7 +23,9 @@ relative of it. Exit status 0 when every sample agrees, 1 otherwise.
 
 Usage: reference_certify.py DUMP_FILE
 """
+import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -32,10 +38,6 @@ def read_tokens(path):
             line = line.strip()
             if line:
                 yield line.split()
-
-
-def hexf(tok):
-    return float.fromhex(tok[0]) if isinstance(tok, list) else float.fromhex(tok)
 
 
 class Reader:
@@ -61,34 +63,83 @@ class Reader:
         return np.array([float.fromhex(self.next()[0]) for _ in range(n)], dtype=np.float64)
 
 
+def read_model(path):
+    """Parse a format-version-1 model file (docs/file-format.md)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89CRMT\r\n\x1a" or data[8:12] != b"\x04\x03\x02\x01":
+        raise ValueError(f"{path}: not a libcrmt model")
+    if struct.unpack_from("<I", data, 12)[0] != 1:
+        raise ValueError(f"{path}: unsupported format version")
+    if struct.unpack_from("<I", data, len(data) - 4)[0] != zlib.crc32(data[:-4]):
+        raise ValueError(f"{path}: checksum mismatch")
+    k, n_mod, head, head_norm = struct.unpack_from("<4I", data, 16)
+    pos, specs = 40, []
+    for _ in range(n_mod):
+        in_dim, n_layers = struct.unpack_from("<2I", data, pos + 32)
+        pos += 40
+        layers = []
+        for _ in range(n_layers):
+            kind, n_fields = struct.unpack_from("<2I", data, pos)
+            fields = struct.unpack_from(f"<{n_fields}I", data, pos + 8)
+            pos += 8 + 4 * n_fields
+            if kind == 0:
+                layers.append(("linear", fields[0]))
+            elif kind == 1:
+                layers.append(("relu",))
+            else:
+                raise ValueError(f"{path}: layer kind {kind}")
+        specs.append((in_dim, layers))
+    (n_params,) = struct.unpack_from("<Q", data, pos)
+    pos += 8
+    params = np.frombuffer(data, "<f4", n_params, pos).astype(np.float64)
+    off = 0
+
+    def take(n):
+        nonlocal off
+        v = params[off:off + n]
+        off += n
+        return v
+
+    # Parameter order (src/model/model.c, crmti_model_build): for each modality its linear
+    # layers (W row-major, then b) followed by its head block (W_m or V_m, K x d_m); then
+    # the integration weights a (CRMT, M x K) and the fused bias b (K).
+    mods = []
+    for in_dim, layer_specs in specs:
+        size, layers = in_dim, []
+        for l in layer_specs:
+            if l[0] == "relu":
+                layers.append(("relu",))
+            else:
+                w = take(l[1] * size).reshape(l[1], size)
+                b = take(l[1])
+                layers.append(("linear", w, b))
+                size = l[1]
+        m = {"in": in_dim, "layers": layers, "d": size}
+        mods.append(m)
+        v = take(k * m["d"]).reshape(k, m["d"])
+        if head == 0:
+            m["head"] = v
+            continue
+        ortho = head_norm == 2 or (head_norm == 0 and k <= m["d"])
+        if ortho:
+            evals, evecs = np.linalg.eigh(v @ v.T + 1e-5 * np.eye(k))
+            wt = (evecs @ np.diag(evals ** -0.5) @ evecs.T) @ v
+        else:
+            z = v - v.mean(axis=1, keepdims=True)
+            wt = z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-12)
+        m["head"] = wt.astype(np.float32).astype(np.float64)
+    coef = take(n_mod * k).reshape(n_mod, k) if head == 1 else np.ones((n_mod, k))
+    bias = take(k)
+    assert off == n_params
+    return dict(n_mod=n_mod, k=k, head=head, mods=mods, coef=coef, bias=bias)
+
+
 def read_case(r):
     t = r.next()
     assert t[0] == "case", t
-    n_mod, k, head = int(t[1]), int(t[2]), int(t[3])
-    mods = []
-    for _ in range(n_mod):
-        t = r.next()
-        assert t[0] == "modality", t
-        in_dim, n_layers = int(t[1]), int(t[2])
-        layers = []
-        for _ in range(n_layers):
-            t = r.next()
-            if t[0] == "relu":
-                layers.append(("relu",))
-            else:
-                assert t[0] == "linear", t
-                out, inp = int(t[1]), int(t[2])
-                w = r.floats(out * inp).reshape(out, inp)
-                b = r.floats(out)
-                layers.append(("linear", w, b))
-        t = r.next()
-        assert t[0] == "head", t
-        rows = r.floats(int(t[1]) * int(t[2])).reshape(int(t[1]), int(t[2]))
-        mods.append({"in": in_dim, "layers": layers, "head": rows})
-    assert r.next()[0] == "coef"
-    coef = r.floats(n_mod * k).reshape(n_mod, k)
-    assert r.next()[0] == "bias"
-    bias = r.floats(k)
+    case = read_model(t[1])
+    n_mod = case["n_mod"]
     t = r.next()
     assert t[0] == "samples", t
     samples = []
@@ -98,11 +149,11 @@ def read_case(r):
         label, pred, cert, closest = int(t[1]), int(t[2]), int(t[3]), int(t[4])
         radius, margin = float(t[5]), float(t[6])
         mrad = [float(v) for v in t[7:7 + n_mod]]
-        xs = [r.floats(m["in"]) for m in mods]
+        xs = [r.floats(m["in"]) for m in case["mods"]]
         samples.append(dict(label=label, pred=pred, certified=cert, closest=closest,
                             radius=radius, margin=margin, mrad=mrad, x=xs))
-    return dict(n_mod=n_mod, k=k, head=head, mods=mods, coef=coef, bias=bias,
-                samples=samples)
+    case["samples"] = samples
+    return case
 
 
 def lipschitz_parts(mod):

@@ -1,6 +1,6 @@
 /* Certifier (include/crmt/certify.h): closed forms for linear models, soundness against
  * strong attacks on trained digits models, an independent NumPy recomputation
- * (scripts/reference_certify.py), missing-modality and raw-unit fields, certified accuracy,
+ * (scripts/reference_certify.py, reading models saved with crmt_model_save), missing-modality and raw-unit fields, certified accuracy,
  * concurrent use from several threads, and bad inputs. */
 #include <check.h>
 #include <float.h>
@@ -901,42 +901,15 @@ END_TEST
 
 /* ---- independent NumPy reference ---------------------------------------------------------- */
 
-/* Dump the model (float parameters in C99 hex, exact), the samples and the certifier's
- * answers in the plain-text format scripts/reference_certify.py reads. */
-static void dump_case(FILE *f, const crmt_model *model, const float *const *inputs, size_t n,
-                      const int32_t *labels)
+/* Save the model to model_path (crmt_model_save, docs/file-format.md) and append to the dump
+ * its path, the samples (C99 hex floats, exact) and the certifier's answers, in the plain-text
+ * format scripts/reference_certify.py reads. */
+static void dump_case(FILE *f, const char *model_path, const crmt_model *model,
+                      const float *const *inputs, size_t n, const int32_t *labels)
 {
-    const int M = model->n_mod, K = model->n_classes;
-    fprintf(f, "case %d %d %d\n", M, K, (int)model->spec.head);
-    for (int m = 0; m < M; m++) {
-        const crmti_encoder *enc = &model->enc[m];
-        fprintf(f, "modality %d %d\n", enc->in_size, enc->n_layers);
-        for (int l = 0; l < enc->n_layers; l++) {
-            const crmti_layer *ly = &enc->layers[l];
-            if (ly->kind == CRMTI_LAYER_RELU) {
-                fprintf(f, "relu\n");
-                continue;
-            }
-            fprintf(f, "linear %d %d\n", ly->out_size, ly->in_size);
-            for (size_t i = 0; i < (size_t)ly->out_size * ly->in_size; i++)
-                fprintf(f, "%a\n", (double)model->params[ly->w_offset + i]);
-            for (int o = 0; o < ly->out_size; o++)
-                fprintf(f, "%a\n", (double)model->params[ly->b_offset + o]);
-        }
-        float *rows = malloc(sizeof(float) * (size_t)K * enc->out_size);
-        ck_assert_int_eq(crmti_head_rows(model, m, rows), CRMT_OK);
-        fprintf(f, "head %d %d\n", K, enc->out_size);
-        for (size_t i = 0; i < (size_t)K * enc->out_size; i++)
-            fprintf(f, "%a\n", (double)rows[i]);
-        free(rows);
-    }
-    const float *a = crmti_integration(model);
-    fprintf(f, "coef\n");
-    for (int i = 0; i < M * K; i++)
-        fprintf(f, "%a\n", a ? (double)a[i] : 1.0);
-    fprintf(f, "bias\n");
-    for (int k = 0; k < K; k++)
-        fprintf(f, "%a\n", (double)model->params[model->head_b_offset + k]);
+    const int M = model->n_mod;
+    ck_assert_int_eq(crmt_model_save(model, model_path), CRMT_OK);
+    fprintf(f, "case %s\n", model_path);
     crmt_certifier *cert = sound_certifier(model);
     crmt_certificate *ct = malloc(sizeof *ct * n);
     ct[0].struct_size = sizeof *ct;
@@ -1011,10 +984,13 @@ START_TEST(test_numpy_reference)
         return;
     }
     load_digits();
-    char path[] = "/tmp/crmt_refXXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    FILE *f = fdopen(fd, "w");
+    char dir[] = "/tmp/crmt_refXXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64], models[4][64];
+    snprintf(path, sizeof path, "%s/dump.txt", dir);
+    for (int c = 0; c < 4; c++)
+        snprintf(models[c], sizeof models[c], "%s/case%d.crmt", dir, c);
+    FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     int runner_up_cases = 0;
     /* 1: the hand-made model whose closest class is not the runner-up */
@@ -1028,7 +1004,7 @@ START_TEST(test_numpy_reference)
         const float x0[4] = {1.0f, 0.5f, -0.2f, 0.7f};
         const float *x[1] = {x0};
         runner_up_cases += count_runner_up_differs(model, x, 2);
-        dump_case(f, model, x, 2, NULL);
+        dump_case(f, models[0], model, x, 2, NULL);
         crmt_model_destroy(model);
     }
     /* 2, 3: trained digits models, 150 test samples with their labels */
@@ -1036,12 +1012,12 @@ START_TEST(test_numpy_reference)
         crmt_model *model = trained_digits_model((crmt_head_kind)head, 7, 8);
         const float *x[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
         runner_up_cases += count_runner_up_differs(model, x, 150);
-        dump_case(f, model, x, 150, crmt_dataset_labels(test_set));
+        dump_case(f, models[1 + head], model, x, 150, crmt_dataset_labels(test_set));
         crmt_model_destroy(model);
     }
     /* 4: three modalities, runs of linear layers before and after ReLUs, random weights */
     {
-        const int in_dims[3] = {7, 5, 6};
+        const int in_dims[3] = {7, 5, 4}; /* modality 2: d = 4 < K, row-normalised head */
         const char *layers[3] = {"LLRL", "RLLRLL", ""};
         const int widths[7] = {9, 8, 10, 6, 12, 7, 9};
         crmt_model *model = build(5, 3, in_dims, layers, widths, CRMT_HEAD_CRMT, 11);
@@ -1060,7 +1036,7 @@ START_TEST(test_numpy_reference)
                 xs[m][i] = (float)crmti_rng_normal(&rng);
         }
         runner_up_cases += count_runner_up_differs(model, (const float *const *)xs, 60);
-        dump_case(f, model, (const float *const *)xs, 60, NULL);
+        dump_case(f, models[3], model, (const float *const *)xs, 60, NULL);
         for (int m = 0; m < 3; m++)
             free(xs[m]);
         crmt_model_destroy(model);
@@ -1077,6 +1053,9 @@ START_TEST(test_numpy_reference)
            "exit status %d\n",
            python, runner_up_cases, rc);
     unlink(path);
+    for (int c = 0; c < 4; c++)
+        unlink(models[c]);
+    rmdir(dir);
     ck_assert_int_eq(rc, 0);
     free_digits();
 }
