@@ -1,7 +1,8 @@
 /* Certifier (include/crmt/certify.h): closed forms for linear models, soundness against
  * strong attacks on trained digits models, an independent NumPy recomputation
- * (scripts/reference_certify.py, reading models saved with crmt_model_save), missing-modality and raw-unit fields, certified accuracy,
- * concurrent use from several threads, and bad inputs. */
+ * (scripts/reference_certify.py, reading models saved with crmt_model_save),
+ * missing-modality and raw-unit fields, certified accuracy, concurrent use from several
+ * threads, and bad inputs. */
 #include <check.h>
 #include <float.h>
 #include <math.h>
