@@ -15,7 +15,7 @@
  *
  * Ownership and threading: the certifier borrows the model, which must outlive it. The
  * certifier records the model's parameter generation; once the model's parameters change
- * (training, optimizer steps, loading into it) every certify call returns CRMT_ERR_STATE:
+ * (training, optimizer steps) every certify call returns CRMT_ERR_STATE:
  * create a new certifier. A certifier is read-only after creation: any number of threads may
  * call the crmt_certify_* functions on the same certifier concurrently, as long as no thread
  * modifies the model meanwhile. Errors are reported through the status and the calling
