@@ -1,9 +1,10 @@
 /* Internal: the model, its spec, and the forward/backward passes over a workspace.
  *
  * Parameter layout (one flat float vector, gradients in a vector of the same layout):
- *   for each modality m, for each layer with parameters: W (out x in, row-major), b (out)
- *   head JT:   W_m (K x d_m) for each m, then b (K)
- *   head CRMT: V_m (K x d_m) for each m, then a (M x K, row m = a_m), then b (K)
+ *   for each modality m: each linear layer of its encoder (W out x in row-major, then b),
+ *     then its head block: W_m (JT) or V_m (CRMT), K x d_m
+ *   CRMT only: a (M x K, row m = a_m)
+ *   b (K)
  */
 #ifndef CRMTI_MODEL_H
 #define CRMTI_MODEL_H
