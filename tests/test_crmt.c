@@ -70,7 +70,7 @@ static crmt_train_result train(crmt_model *model, crmt_train_method method, int 
 {
     crmt_optimizer *opt = NULL;
     ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
-    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_LR, 0.05), CRMT_OK);
+    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_LR, 0.01), CRMT_OK);
     ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9), CRMT_OK);
     ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_WEIGHT_DECAY, 1e-4), CRMT_OK);
     crmt_train_options o;
@@ -81,7 +81,7 @@ static crmt_train_result train(crmt_model *model, crmt_train_method method, int 
     o.seed = 11;
     o.rho = 1.0;
     o.integration_epochs = step2_epochs;
-    o.integration_lr = 0.01;
+    o.integration_lr = 0.002;
     o.validation = val_set;
     crmt_train_result r;
     memset(&r, 0, sizeof r);
@@ -272,7 +272,7 @@ START_TEST(test_digits_comparison)
            "radius(snd)", "radius(est)", "cert@.05");
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         crmt_model *model = make_model(variants[i].head, CRMT_NORM_AUTO, 1);
-        train(model, variants[i].method, 25, variants[i].step2);
+        train(model, variants[i].method, 30, variants[i].step2);
         report_row(&variants[i], model);
         crmt_model_destroy(model);
     }
