@@ -8,9 +8,10 @@
  *
  * Usage: main_job [out-dir]   (default: out)
  *
- * Model selection uses only a validation split carved from the training set: CRMT's rho is
- * chosen from {2, 1} by validation accuracy, and step 2's accuracy guard uses the same
- * validation split. The test split is only evaluated.
+ * Model selection uses only a validation split carved from the training set, with the same
+ * budget for both methods (four candidates: JT's learning rate; CRMT-JT's learning rate x
+ * rho), and step 2's accuracy guard uses the same validation split. The test split is only
+ * evaluated.
  */
 #include <errno.h>
 #include <math.h>
@@ -24,7 +25,7 @@
 
 #include "digits.h"
 
-#define EPOCHS 15
+#define EPOCHS 30
 #define INTEGRATION_EPOCHS 10
 #define VALIDATION_FRACTION 0.2
 #define N_CURVE 50
@@ -71,14 +72,14 @@ static crmt_model *make_model(crmt_head_kind head)
 }
 
 /* Train a fresh model; returns it. */
-static crmt_model *train_model(crmt_head_kind head, crmt_train_method method, double rho,
-                               const crmt_dataset *fit, const crmt_dataset *val)
+static crmt_model *train_model(crmt_head_kind head, crmt_train_method method, double lr,
+                               double rho, const crmt_dataset *fit, const crmt_dataset *val)
 {
     crmt_model *model = make_model(head);
     crmt_optimizer *opt;
     crmt_train_options o;
     CHECK(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD));
-    CHECK(crmt_optimizer_set(opt, CRMT_OPT_LR, 0.05));
+    CHECK(crmt_optimizer_set(opt, CRMT_OPT_LR, lr));
     CHECK(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9));
     CHECK(crmt_optimizer_set(opt, CRMT_OPT_WEIGHT_DECAY, 1e-4));
     CHECK(crmt_train_options_init(&o, sizeof o));
@@ -89,6 +90,7 @@ static crmt_model *train_model(crmt_head_kind head, crmt_train_method method, do
     o.rho = rho;
     if (method == CRMT_METHOD_CRMT) {
         o.integration_epochs = INTEGRATION_EPOCHS;
+        o.integration_lr = 0.002;
         o.validation = val;
     }
     CHECK(crmt_train(model, opt, fit, &o, NULL));
@@ -206,7 +208,7 @@ int main(int argc, char **argv)
     crmt_model *models[N_METHODS];
     crmt_evaluation_report rep[N_METHODS];
     crmt_certificate *certs[N_METHODS];
-    double rho_used = 0.0, best_val = -1.0;
+    double lr_used[N_METHODS] = {0}, rho_used[N_METHODS] = {0};
     char path[4096];
 
     CHECK(crmt_digits_load(crmt_digits_default_path(), &digits));
@@ -239,27 +241,33 @@ int main(int argc, char **argv)
            crmt_dataset_num_samples(train), crmt_dataset_num_samples(fit),
            crmt_dataset_num_samples(val), n_test);
 
-    /* JT. */
-    models[0] = train_model(CRMT_HEAD_JT, CRMT_METHOD_JT, 0.0, fit, val);
-    /* CRMT-JT: rho chosen from {2, 1} on the validation split. */
-    models[1] = NULL;
-    {
-        const double rhos[] = {2.0, 1.0};
-        for (size_t r = 0; r < 2; r++) {
-            crmt_model *m = train_model(CRMT_HEAD_CRMT, CRMT_METHOD_CRMT, rhos[r], fit, val);
+    /* Model selection on the validation split, the same budget for both methods: four
+     * candidates each (JT: the learning rate; CRMT-JT: learning rate x rho). */
+    for (int m = 0; m < N_METHODS; m++) {
+        const double lrs_jt[4] = {0.05, 0.02, 0.01, 0.005}, rhos_jt[4] = {0, 0, 0, 0};
+        const double lrs_crmt[4] = {0.05, 0.05, 0.01, 0.01}, rhos_crmt[4] = {2, 1, 2, 1};
+        const double *lrs = m ? lrs_crmt : lrs_jt, *rhos = m ? rhos_crmt : rhos_jt;
+        double best = -1.0;
+        models[m] = NULL;
+        for (int c = 0; c < 4; c++) {
+            crmt_model *cand = m ? train_model(CRMT_HEAD_CRMT, CRMT_METHOD_CRMT, lrs[c], rhos[c],
+                                               fit, val)
+                                 : train_model(CRMT_HEAD_JT, CRMT_METHOD_JT, lrs[c], 0.0, fit,
+                                               val);
             double acc;
-            CHECK(crmt_model_accuracy(m, val, &acc));
-            printf("CRMT-JT rho %.0f: validation accuracy %.4f\n", rhos[r], acc);
-            if (acc > best_val) {
-                crmt_model_destroy(models[1]);
-                models[1] = m;
-                best_val = acc;
-                rho_used = rhos[r];
+            CHECK(crmt_model_accuracy(cand, val, &acc));
+            printf("%-7s lr %.3f rho %.0f: validation accuracy %.4f\n", names[m], lrs[c], rhos[c],
+                   acc);
+            if (acc > best) {
+                crmt_model_destroy(models[m]);
+                models[m] = cand;
+                best = acc;
+                lr_used[m] = lrs[c];
+                rho_used[m] = rhos[c];
             } else {
-                crmt_model_destroy(m);
+                crmt_model_destroy(cand);
             }
         }
-        printf("CRMT-JT uses rho %.0f\n", rho_used);
     }
     double t_train = now() - t0;
 
@@ -317,9 +325,10 @@ int main(int argc, char **argv)
             printf(" %9.3f |", r->certified_accuracy[i]);
         printf(" %19.4f |\n", r->mean_certified_radius);
     }
-    printf("(CRMT-JT: CRMT head, method CRMT, rho %.0f chosen on validation, %d step-1 epochs, "
-           "step 2 up to %d epochs with a validation guard; JT: %d epochs)\n",
-           rho_used, EPOCHS, INTEGRATION_EPOCHS, EPOCHS);
+    printf("(chosen on validation: JT lr %.3f; CRMT-JT lr %.3f rho %.0f. CRMT-JT: CRMT head, "
+           "method CRMT, %d step-1 epochs, step 2 up to %d epochs with a validation guard; "
+           "JT: %d epochs)\n",
+           lr_used[0], lr_used[1], rho_used[1], EPOCHS, INTEGRATION_EPOCHS, EPOCHS);
 
     /* Files. */
     if (make_dir(out_dir) != 0)
