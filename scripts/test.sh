@@ -22,9 +22,11 @@ cd "$CRMT_ROOT"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 # Debian packages: compilers and make, CMake, pkg-config, OpenBLAS (CBLAS), Check, zlib
-# (the test support reads digits.csv.gz), libabigail's abidw/abidiff, and NumPy for the
-# Python helpers that write .npy test data.
-packages=(build-essential cmake pkg-config libopenblas-dev check zlib1g-dev abigail-tools python3-numpy)
+# (the test support reads digits.csv.gz), libabigail's abidw/abidiff, NumPy for the Python
+# helpers that write .npy test data, and libgfortran-12-dev because openblas.pc lists
+# -lgfortran in Libs.private, which the `pkg-config --static` link of consumer-check.sh uses.
+packages=(build-essential cmake pkg-config libopenblas-dev check zlib1g-dev abigail-tools
+          python3-numpy libgfortran-12-dev)
 build=${CRMT_BUILD_DIR:-$CRMT_ROOT/build-ci}
 asan_build=$build-asan
 stages=()
