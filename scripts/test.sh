@@ -95,6 +95,25 @@ t=$SECONDS
 bash scripts/abi-check.sh "$build"
 stage_done "abi-check" "$t"
 
+# Hardening (docs/api.md, "The hardening scripts"): valgrind memcheck on the main build's Check
+# suites, ThreadSanitizer on the threaded suites (build-tsan), libFuzzer on the .npy and model
+# parsers (build-fuzz, 45 s per target). CRMT_SKIP_HARDENING=1 skips the three (local runs).
+if [ "${CRMT_SKIP_HARDENING:-0}" = 1 ]; then
+    crmt_log "hardening (valgrind, tsan, fuzz) skipped (CRMT_SKIP_HARDENING=1)"
+else
+    t=$SECONDS
+    bash scripts/valgrind.sh "$build"
+    stage_done "valgrind" "$t"
+
+    t=$SECONDS
+    bash scripts/tsan.sh
+    stage_done "tsan" "$t"
+
+    t=$SECONDS
+    bash scripts/fuzz.sh 45
+    stage_done "fuzz (45 s per target)" "$t"
+fi
+
 crmt_log "all checks passed"
 printf '  %s\n' "${stages[@]}"
 echo "  total $((SECONDS - start_all))s"
