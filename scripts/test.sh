@@ -7,10 +7,12 @@
 #  3. the same in a second build directory with ASan + UBSan (-DCRMT_SANITIZE=ON);
 #  4. scripts/consumer-check.sh: install to a temporary prefix, build and run out-of-tree
 #     consumers through CMake and pkg-config;
-#  5. scripts/abi-check.sh: abidiff against the baseline abi/libcrmt.abi.
+#  5. scripts/abi-check.sh: abidiff against the baseline abi/libcrmt.abi;
+#  6. hardening: scripts/valgrind.sh, scripts/tsan.sh, scripts/fuzz.sh (docs/api.md).
 #
 # Environment:
 #   CRMT_SKIP_SANITIZE=1   skip step 3 (quick local runs; CI runs it)
+#   CRMT_SKIP_HARDENING=1  skip step 6 (quick local runs; CI runs it)
 #   CRMT_SKIP_APT=1        never call apt-get (missing tools then fail later)
 #   CRMT_JOBS=N            build and ctest parallelism (default 2)
 #   CRMT_BUILD_DIR=DIR     main build directory (default build-ci; sanitizer one: DIR-asan)
