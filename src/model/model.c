@@ -272,7 +272,6 @@ void crmti_forward(const crmt_model *model, crmti_ws *ws, const float *const *in
                    int batch)
 {
     const int K = model->n_classes;
-    const size_t BK = (size_t)batch * (size_t)K;
     const float *b = model->params + model->head_b_offset;
     for (int i = 0; i < batch; i++)
         memcpy(ws->logits + (size_t)i * K, b, sizeof(float) * (size_t)K);
@@ -285,12 +284,28 @@ void crmti_forward(const crmt_model *model, crmti_ws *ws, const float *const *in
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, K, d, 1.0f, z, d,
                         ws->wt[m], d, 0.0f, ws->g[m], K);
             const float *a = model->params + model->head_a_offset + (size_t)m * K;
-            for (size_t i = 0; i < BK; i++)
-                ws->logits[i] += a[i % (size_t)K] * ws->g[m][i];
+            for (int i = 0; i < batch; i++) {
+                float *h = ws->logits + (size_t)i * K;
+                const float *g = ws->g[m] + (size_t)i * K;
+                for (int k = 0; k < K; k++)
+                    h[k] += a[k] * g[k];
+            }
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, K, d, 1.0f, z, d,
                         ws->wt[m], d, 1.0f, ws->logits, K);
         }
+    }
+}
+
+/* ReLU backward, din = dout where out > 0, else 0: the values of crmti_layer_backward, but
+ * with unconditional loads so that the compiler emits a branch-free (vectorised) loop; the
+ * branchy loop mispredicts on about half of the elements (random activation signs). */
+static void relu_backward(const float *restrict out, const float *restrict dout,
+                          float *restrict din, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float d = dout[i];
+        din[i] = out[i] > 0.0f ? d : 0.0f;
     }
 }
 
@@ -305,8 +320,12 @@ static void encoder_backward(const crmt_model *model, crmti_ws *ws, int m, const
         float *target = (l == 0) ? dinput : din;
         if (l == 0 && !dinput && !dparams)
             break;
-        crmti_layer_backward(&enc->layers[l], model->params, in, ws->act[m][l], dout, target,
-                             dparams, batch);
+        if (enc->layers[l].kind == CRMTI_LAYER_RELU && target)
+            relu_backward(ws->act[m][l], dout, target,
+                          (size_t)batch * (size_t)enc->layers[l].out_size);
+        else
+            crmti_layer_backward(&enc->layers[l], model->params, in, ws->act[m][l], dout,
+                                 target, dparams, batch);
         float *t = dout;
         dout = din;
         din = t;
@@ -319,12 +338,14 @@ void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *i
                     int batch, float *dparams, float *const *dinputs)
 {
     const int K = model->n_classes;
-    const size_t BK = (size_t)batch * (size_t)K;
     const int crmt = model->spec.head == CRMT_HEAD_CRMT;
     if (dparams) {
         float *db = dparams + model->head_b_offset;
-        for (size_t i = 0; i < BK; i++)
-            db[i % (size_t)K] += ws->dlogits[i];
+        for (int i = 0; i < batch; i++) {
+            const float *dl = ws->dlogits + (size_t)i * K;
+            for (int k = 0; k < K; k++)
+                db[k] += dl[k];
+        }
     }
     for (int m = 0; m < model->n_mod; m++) {
         const int d = model->enc[m].out_size;
@@ -332,15 +353,17 @@ void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *i
         const float *dhead = ws->dlogits; /* gradient w.r.t. this modality's head outputs */
         if (crmt) {
             const float *a = model->params + model->head_a_offset + (size_t)m * K;
-            float *dg = ws->dg[m];
-            for (size_t i = 0; i < BK; i++) {
-                float extra = ws->dg_active ? dg[i] : 0.0f;
-                if (dparams)
-                    dparams[model->head_a_offset + (size_t)m * K + i % (size_t)K] +=
-                        ws->dlogits[i] * ws->g[m][i];
-                dg[i] = ws->dlogits[i] * a[i % (size_t)K] + extra;
+            float *da = dparams ? dparams + model->head_a_offset + (size_t)m * K : NULL;
+            for (int i = 0; i < batch; i++) {
+                const float *dl = ws->dlogits + (size_t)i * K, *g = ws->g[m] + (size_t)i * K;
+                float *dgi = ws->dg[m] + (size_t)i * K;
+                if (da)
+                    for (int k = 0; k < K; k++)
+                        da[k] += dl[k] * g[k];
+                for (int k = 0; k < K; k++)
+                    dgi[k] = dl[k] * a[k] + (ws->dg_active ? dgi[k] : 0.0f);
             }
-            dhead = dg;
+            dhead = ws->dg[m];
         }
         if (dparams) {
             /* dW (K x d) = dhead^T z */
