@@ -689,10 +689,11 @@ START_TEST(test_model_files)
     write_file(garbage, "this is not a model file at all", 31);
     FAILS_OUT(crmt_model_load(&out, garbage), CRMT_ERR_FORMAT, out);
     {
-        /* A file of a newer format version (the version field is bytes 12..15). */
+        /* A file of a newer format version than any this library reads (the version field
+         * is bytes 12..15; docs/file-format.md). */
         unsigned char *v2 = malloc(size);
         memcpy(v2, buf, size);
-        put32(v2 + 12, 2);
+        put32(v2 + 12, 1000);
         put32(v2 + size - 4, crc32_of(v2, size - 4));
         write_file(newer, v2, size);
         FAILS_OUT(crmt_model_load(&out, newer), CRMT_ERR_VERSION, out);
