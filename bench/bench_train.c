@@ -14,7 +14,7 @@
  *   certify   crmt_certify_batch certificates/s (sound Lipschitz bounds);
  *   attack    crmt_attack samples/s (official PGD preset: eps 0.2, 4 steps);
  *   memory    heap bytes beyond data + parameters (mallinfo2), peak RSS (getrusage);
- *   scaling   epoch time for n, 2n, 4n samples and peak RSS beyond the dataset per n.
+ *   scaling   epoch time for n, 2n, 4n samples and the heap beyond the dataset per n.
  *
  * Usage: bench_train [--quick] [--n N] [--epochs E] [--only SECTION]
  * Machine-readable lines: "RESULT <name> <value> <unit> <kernel>" (scripts/bench.sh). */
@@ -90,34 +90,6 @@ static double heap_bytes(void)
 {
     struct mallinfo2 mi = mallinfo2();
     return (double)mi.uordblks + (double)mi.hblkhd;
-}
-
-/* A field of /proc/self/status in bytes (VmRSS, VmHWM), or -1. */
-static double proc_status_bytes(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1.0;
-    char line[256];
-    double v = -1.0;
-    size_t len = strlen(field);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, len) == 0 && line[len] == ':') {
-            v = 1024.0 * strtod(line + len + 1, NULL);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
-/* Reset the peak RSS (VmHWM) to the current RSS (Linux >= 4.0). Returns 0 on success. */
-static int reset_peak_rss(void)
-{
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f)
-        return -1;
-    int ok = fputs("5", f) >= 0;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
 static double max_rss_bytes(void)
@@ -196,7 +168,9 @@ static double synth_bytes(const synth *s)
     return b;
 }
 
-static crmt_model *make_model(crmt_head_kind head, uint64_t seed)
+/* JT head, or CRMT head with orthonormal rows (norm = CRMT_NORM_ORTHONORMAL) or
+ * row-normalised rows (CRMT_NORM_ROWS, the official release's head). */
+static crmt_model *make_model_norm(crmt_head_kind head, crmt_head_norm norm, uint64_t seed)
 {
     crmt_spec *spec = NULL;
     check(crmt_spec_create(&spec, N_CLASSES), "crmt_spec_create");
@@ -208,11 +182,16 @@ static crmt_model *make_model(crmt_head_kind head, uint64_t seed)
     }
     check(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), "spec_set head");
     if (head == CRMT_HEAD_CRMT)
-        check(crmt_spec_set(spec, CRMT_SPEC_HEAD_NORM, CRMT_NORM_ORTHONORMAL), "spec_set norm");
+        check(crmt_spec_set(spec, CRMT_SPEC_HEAD_NORM, norm), "spec_set norm");
     crmt_model *model = NULL;
     check(crmt_model_create(&model, spec, seed), "crmt_model_create");
     crmt_spec_destroy(spec);
     return model;
+}
+
+static crmt_model *make_model(crmt_head_kind head, uint64_t seed)
+{
+    return make_model_norm(head, CRMT_NORM_ORTHONORMAL, seed);
 }
 
 static crmt_optimizer *make_sgd(crmt_model *model)
@@ -418,11 +397,11 @@ static crmt_train_options train_opts(crmt_train_method method, int batch, int ep
 
 /* Train a fresh model for `epochs` epochs (after one warm-up epoch) and time each epoch. */
 static train_figures bench_train_config(const synth *s, crmt_head_kind head,
-                                        crmt_train_method method, int batch, int epochs,
-                                        crmt_model **keep)
+                                        crmt_head_norm norm, crmt_train_method method,
+                                        int batch, int epochs, crmt_model **keep)
 {
     const double heap0 = heap_bytes();
-    crmt_model *model = make_model(head, 1);
+    crmt_model *model = make_model_norm(head, norm, 1);
     crmt_optimizer *opt = make_sgd(model);
     train_figures fig;
     memset(&fig, 0, sizeof fig);
@@ -463,6 +442,8 @@ typedef struct config {
     size_t n;
     int epochs;
     const char *only;
+    const char *method; /* train section: only "jt" or "crmt" (NULL: both) */
+    int batch;          /* train section: only this batch size (0: 64 and 256) */
 } config;
 
 static int want(const config *c, const char *section)
@@ -472,7 +453,7 @@ static int want(const config *c, const char *section)
 
 int main(int argc, char **argv)
 {
-    config cfg = {0, 10240, 5, NULL};
+    config cfg = {0, 10240, 5, NULL, NULL, 0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             cfg.quick = 1;
@@ -484,10 +465,16 @@ int main(int argc, char **argv)
             cfg.epochs = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             cfg.only = argv[++i];
+        } else if (strcmp(argv[i], "--method") == 0 && i + 1 < argc) {
+            cfg.method = argv[++i];
+        } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            cfg.batch = atoi(argv[++i]);
         } else {
             fprintf(stderr,
                     "usage: %s [--quick] [--n N] [--epochs E] "
-                    "[--only train|step2|certify|attack|scaling]\n",
+                    "[--only train|step2|certify|attack|memory|scaling] [--method jt|crmt|crmtrows] "
+                    "[--batch B]\n"
+                    "  --method / --batch restrict the train section (for profiling)\n",
                     argv[0]);
             return 2;
         }
@@ -522,27 +509,36 @@ int main(int argc, char **argv)
                kernel);
         printf("%-10s %6s %12s %12s %10s %12s %12s %9s\n", "method", "batch", "best/s",
                "median/s", "GFLOP/s", "sgemm GF/s", "sgemm smp/s", "of sgemm");
-        double square = gemm_square(cfg.quick ? 512 : 1024, cfg.quick ? 3 : 5);
+        double square = cfg.method ? NAN : gemm_square(cfg.quick ? 512 : 1024, cfg.quick ? 3 : 5);
         for (int bi = 0; bi < 2; bi++) {
             const int B = batches[bi];
+            if (cfg.batch && cfg.batch != B)
+                continue;
             double ceil_rate = 0.0;
-            double ceil_gf = gemm_ceiling(B, gemm_seconds, 5, &ceil_rate);
+            /* --method (profiling runs): no ceiling timing, only training in the profile */
+            double ceil_gf = cfg.method ? NAN : gemm_ceiling(B, gemm_seconds, 5, &ceil_rate);
             char name[96];
             snprintf(name, sizeof name, "sgemm_ceiling_b%d", B);
             result(name, ceil_gf, "GFLOP/s");
             snprintf(name, sizeof name, "sgemm_ceiling_samples_b%d", B);
             result(name, ceil_rate, "samples/s");
-            for (int meth = 0; meth < 2; meth++) {
-                const int is_crmt = meth == 1;
+            /* JT; CRMT-JT with orthonormal head rows (the library default here); CRMT-JT
+             * with row-normalised rows (the official release's head) */
+            static const char *const mnames[3] = {"jt", "crmt", "crmtrows"};
+            static const char *const labels[3] = {"JT", "CRMT-JT", "CRMT-rows"};
+            for (int meth = 0; meth < 3; meth++) {
+                const int is_crmt = meth >= 1;
+                const char *mname = mnames[meth];
+                if (cfg.method && strcmp(cfg.method, mname) != 0)
+                    continue;
                 train_figures f = bench_train_config(
                     &data, is_crmt ? CRMT_HEAD_CRMT : CRMT_HEAD_JT,
+                    meth == 2 ? CRMT_NORM_ROWS : CRMT_NORM_ORTHONORMAL,
                     is_crmt ? CRMT_METHOD_CRMT : CRMT_METHOD_JT, B, cfg.epochs,
-                    (is_crmt && B == 256) ? &crmt_model_trained : NULL);
+                    (meth == 1 && B == 256) ? &crmt_model_trained : NULL);
                 const double gf = f.best * train_flops_per_sample() / 1e9;
-                const char *mname = is_crmt ? "crmt" : "jt";
-                printf("%-10s %6d %12.0f %12.0f %10.1f %12.1f %12.0f %8.0f%%\n",
-                       is_crmt ? "CRMT-JT" : "JT", B, f.best, f.median, gf, ceil_gf, ceil_rate,
-                       100.0 * gf / ceil_gf);
+                printf("%-10s %6d %12.0f %12.0f %10.1f %12.1f %12.0f %8.0f%%\n", labels[meth],
+                       B, f.best, f.median, gf, ceil_gf, ceil_rate, 100.0 * gf / ceil_gf);
                 snprintf(name, sizeof name, "train_%s_b%d_best", mname, B);
                 result(name, f.best, "samples/s");
                 snprintf(name, sizeof name, "train_%s_b%d_median", mname, B);
@@ -698,7 +694,8 @@ int main(int argc, char **argv)
         crmt_model *mm = make_model(CRMT_HEAD_CRMT, 1);
         const double params = (double)crmt_model_num_parameters(mm) * sizeof(float);
         crmt_model_destroy(mm);
-        train_figures f = bench_train_config(&data, CRMT_HEAD_CRMT, CRMT_METHOD_CRMT, 256, 1, NULL);
+        train_figures f = bench_train_config(&data, CRMT_HEAD_CRMT, CRMT_NORM_ORTHONORMAL,
+                                             CRMT_METHOD_CRMT, 256, 1, NULL);
         printf("dataset %.2f MB, parameters %.2f MB (+ gradients %.2f MB); heap beyond data + "
                "parameters + gradients during CRMT-JT batch 256: %.2f MB (optimizer momentum, "
                "workspace, batch buffers, divergence backup, %zu-sample shuffle permutation)\n",
@@ -713,16 +710,14 @@ int main(int argc, char **argv)
         const size_t base = cfg.quick ? 2048 : 10000;
         printf("\n== scaling (CRMT-JT, batch 256, best of %d epochs) [kernel %s] ==\n",
                cfg.quick ? 1 : 2, kernel);
-        printf("%10s %12s %14s %14s %16s\n", "samples", "epoch s", "us/sample", "dataset MB",
-               "peak RSS - data");
-        double t_base = 0.0;
+        printf("%10s %12s %14s %14s %20s\n", "samples", "epoch s", "us/sample", "dataset MB",
+               "heap beyond data MB");
+        double t_base = 0.0, beyond_base = 0.0;
         for (int k = 0; k < 3; k++) {
             const size_t n = base << k;
-            reset_peak_rss();
             synth s;
             synth_create(&s, n, 2 + (uint64_t)k);
-            const double rss_data = proc_status_bytes("VmRSS");
-            reset_peak_rss();
+            const double heap_data = heap_bytes();
             crmt_model *model = make_model(CRMT_HEAD_CRMT, 1);
             crmt_optimizer *opt = make_sgd(model);
             epoch_log lg;
@@ -735,19 +730,29 @@ int main(int argc, char **argv)
             for (int e = 0; e < lg.n; e++)
                 if (lg.seconds[e] < best)
                     best = lg.seconds[e];
-            const double hwm = proc_status_bytes("VmHWM");
-            const double beyond = hwm - rss_data;
-            if (k == 0)
+            /* heap in use inside crmt_train (at its epoch callbacks; steps do not allocate,
+             * so this is the peak) beyond the dataset: model, gradients, optimizer,
+             * training state, shuffle permutation */
+            double peak_heap = 0.0;
+            for (int e = 0; e < lg.n; e++)
+                if (lg.heap[e] > peak_heap)
+                    peak_heap = lg.heap[e];
+            const double beyond = peak_heap - heap_data;
+            if (k == 0) {
                 t_base = best;
-            printf("%10zu %12.3f %14.2f %14.1f %13.2f MB   (x%.2f time for x%d samples)\n", n,
-                   best, 1e6 * best / (double)n, synth_bytes(&s) / 1e6, beyond / 1e6,
-                   best / t_base, 1 << k);
+                beyond_base = beyond;
+            }
+            printf("%10zu %12.3f %14.2f %14.1f %20.3f   (x%.2f time for x%d samples; +%.1f "
+                   "bytes per added sample)\n",
+                   n, best, 1e6 * best / (double)n, synth_bytes(&s) / 1e6, beyond / 1e6,
+                   best / t_base, 1 << k,
+                   k ? (beyond - beyond_base) / (double)(n - base) : 0.0);
             char name[96];
             snprintf(name, sizeof name, "scaling_epoch_s_%d", k);
             result(name, best, "s");
             snprintf(name, sizeof name, "scaling_n_%d", k);
             result(name, (double)n, "samples");
-            snprintf(name, sizeof name, "scaling_rss_beyond_data_%d", k);
+            snprintf(name, sizeof name, "scaling_heap_beyond_data_%d", k);
             result(name, beyond, "bytes");
             crmt_optimizer_destroy(opt);
             crmt_model_destroy(model);

@@ -11,6 +11,9 @@ Model: two modalities (inputs 512 and 256), each encoder Linear 256 - ReLU - Lin
           through a symmetric eigen-decomposition, autograd through torch.linalg.eigh);
           h = sum_m a_m * g_m + b (a initialised to 0.1); loss
           CE(h, y) + rho * log sum_m sum_{k != y} exp(g_{m,k} - g_{m,y}), rho = 2.
+  CRMT-rows the same with row-normalised head rows (each row of V_m centred and scaled to unit
+          norm, in float64, + 1e-12 on the norm: libcrmt's CRMT_NORM_ROWS, the official
+          release's head).
 SGD lr 0.01, momentum 0.9, weight decay 1e-4; shuffled mini-batches gathered from in-memory
 tensors, one thread (torch.set_num_threads(1)).
 
@@ -79,6 +82,12 @@ def synth(n, seed):
     return xs, y
 
 
+def centred_unit_rows(v):
+    """Each row centred and scaled to unit norm in float64, as libcrmt's row normalisation."""
+    c = v.double() - v.double().mean(dim=1, keepdim=True)
+    return (c / (c.norm(dim=1, keepdim=True) + 1e-12)).float()
+
+
 def orthonormal_rows(v):
     """(V V^T + eps I)^{-1/2} V in float64, as libcrmt's head normalisation."""
     vd = v.double()
@@ -89,9 +98,10 @@ def orthonormal_rows(v):
 
 
 class Net(torch.nn.Module):
-    def __init__(self, crmt):
+    def __init__(self, crmt, rows=False):
         super().__init__()
         self.crmt = crmt
+        self.rows = rows
         self.enc = torch.nn.ModuleList(
             torch.nn.Sequential(torch.nn.Linear(d, HIDDEN), torch.nn.ReLU(),
                                 torch.nn.Linear(HIDDEN, FEAT)) for d in INPUTS)
@@ -104,7 +114,10 @@ class Net(torch.nn.Module):
         self.b = torch.nn.Parameter(torch.zeros(N_CLASSES))
 
     def head_rows(self):
-        return [orthonormal_rows(v) if self.crmt else v for v in self.head]
+        if not self.crmt:
+            return list(self.head)
+        norm = centred_unit_rows if self.rows else orthonormal_rows
+        return [norm(v) for v in self.head]
 
     def forward(self, xs):
         rows = self.head_rows()
@@ -128,9 +141,9 @@ def margin_loss(gs, y):
     return torch.logsumexp(torch.cat(parts, dim=1), dim=1).mean()
 
 
-def train_rates(xs, y, crmt, batch, epochs, rho=2.0):
+def train_rates(xs, y, crmt, batch, epochs, rho=2.0, rows=False):
     torch.manual_seed(1)
-    net = Net(crmt)
+    net = Net(crmt, rows)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     n = y.shape[0]
     ce = torch.nn.CrossEntropyLoss()
@@ -261,14 +274,15 @@ def main():
     if args.only in (None, "train"):
         print(f"\n== training (PyTorch, SGD momentum 0.9, one thread) [kernel {KERNEL}] ==")
         print(f"{'method':<10} {'batch':>6} {'best/s':>12} {'median/s':>12}")
+        variants = (("jt", "JT", False, False), ("crmt", "CRMT-JT", True, False),
+                    ("crmtrows", "CRMT-rows", True, True))
         for batch in (64, 256):
-            for crmt in (False, True):
-                net, best, med = train_rates(xs, y, crmt, batch, args.epochs)
-                name = "crmt" if crmt else "jt"
-                print(f"{'CRMT-JT' if crmt else 'JT':<10} {batch:>6} {best:>12.0f} {med:>12.0f}")
+            for name, label, crmt, rows in variants:
+                net, best, med = train_rates(xs, y, crmt, batch, args.epochs, rows=rows)
+                print(f"{label:<10} {batch:>6} {best:>12.0f} {med:>12.0f}")
                 result(f"torch_train_{name}_b{batch}_best", best, "samples/s")
                 result(f"torch_train_{name}_b{batch}_median", med, "samples/s")
-                if crmt and batch == 256:
+                if name == "crmt" and batch == 256:
                     crmt_net = net
     if args.only in (None, "certify"):
         if crmt_net is None:
