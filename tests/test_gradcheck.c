@@ -87,16 +87,18 @@ static void check_layer(crmti_layer *layer, int batch, unsigned seed)
 
 START_TEST(test_linear_layer)
 {
-    crmti_layer l = {CRMTI_LAYER_LINEAR, 7, 5, 0, 35, 40};
+    crmti_layer l = {.kind = CRMTI_LAYER_LINEAR, .in_size = 7, .out_size = 5, .b_offset = 35,
+                     .n_params = 40};
     check_layer(&l, 4, 1);
-    crmti_layer one = {CRMTI_LAYER_LINEAR, 1, 3, 0, 3, 6};
+    crmti_layer one = {.kind = CRMTI_LAYER_LINEAR, .in_size = 1, .out_size = 3, .b_offset = 3,
+                       .n_params = 6};
     check_layer(&one, 1, 2);
 }
 END_TEST
 
 START_TEST(test_relu_layer)
 {
-    crmti_layer l = {CRMTI_LAYER_RELU, 9, 9, 0, 0, 0};
+    crmti_layer l = {.kind = CRMTI_LAYER_RELU, .in_size = 9, .out_size = 9};
     check_layer(&l, 3, 3);
 }
 END_TEST

@@ -67,6 +67,29 @@ CRMT_API crmt_status crmt_spec_add_modality(crmt_spec *spec, const char *name, i
 CRMT_API crmt_status crmt_spec_add_linear(crmt_spec *spec, int modality, int out_dim);
 /** Append a ReLU to modality's encoder. */
 CRMT_API crmt_status crmt_spec_add_relu(crmt_spec *spec, int modality);
+/** Add a modality whose input is an image of channels x height x width floats per sample,
+ *  stored channel by channel, each channel row-major (NCHW for a batch: value (c, y, x) of
+ *  sample i at i * C*H*W + (c*H + y)*W + x); its input size is C*H*W. Convolution and pooling
+ *  layers may only follow an image (see docs/conv.md). */
+CRMT_API crmt_status crmt_spec_add_modality_image(crmt_spec *spec, const char *name,
+                                                  int channels, int height, int width,
+                                                  int *index_out);
+/** Append a 2-D convolution with out_channels filters of kernel x kernel, the given stride
+ *  (>= 1) and zero padding (0 .. kernel/2) on every side. Output size per dimension:
+ *  (in + 2 padding - kernel) / stride + 1, which must be >= 1. Needs an image-shaped input. */
+CRMT_API crmt_status crmt_spec_add_conv2d(crmt_spec *spec, int modality, int out_channels,
+                                          int kernel, int stride, int padding);
+/** Append average pooling over kernel x kernel windows with the given stride (windows may
+ *  overlap), per channel, without padding: output (in - kernel) / stride + 1. */
+CRMT_API crmt_status crmt_spec_add_avgpool(crmt_spec *spec, int modality, int kernel,
+                                           int stride);
+/** Append max pooling (as crmt_spec_add_avgpool, taking the maximum of each window). */
+CRMT_API crmt_status crmt_spec_add_maxpool(crmt_spec *spec, int modality, int kernel,
+                                           int stride);
+/** Append a flatten: the C x H x W image becomes a vector of C*H*W values (no value changes).
+ *  Optional before a linear layer, which reads an image in this order anyway; after it (or
+ *  after any linear layer) no convolution or pooling may follow. */
+CRMT_API crmt_status crmt_spec_add_flatten(crmt_spec *spec, int modality);
 /** Set a spec option (see crmt_spec_param); out-of-range values are rejected. */
 CRMT_API crmt_status crmt_spec_set(crmt_spec *spec, crmt_spec_param param, double value);
 

@@ -68,10 +68,87 @@ static crmt_status add_layer(crmt_spec *spec, int modality, int kind, int out_di
     if (ms->n_layers >= CRMTI_MAX_LAYERS)
         return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "modality %d already has %d layers",
                           modality, CRMTI_MAX_LAYERS);
+    memset(&ms->layers[ms->n_layers], 0, sizeof ms->layers[ms->n_layers]);
     ms->layers[ms->n_layers].kind = kind;
     ms->layers[ms->n_layers].out_dim = out_dim;
     ms->n_layers++;
     return CRMT_OK;
+}
+
+crmt_status crmt_spec_add_modality_image(crmt_spec *spec, const char *name, int channels,
+                                         int height, int width, int *index_out)
+{
+    if (!spec)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "spec is NULL");
+    if (channels < 1 || height < 1 || width < 1)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+                          "image shape %d x %d x %d: channels, height and width must be >= 1",
+                          channels, height, width);
+    if ((double)channels * height * width > CRMTI_MAX_DIM)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+                          "image shape %d x %d x %d has more than %d values", channels, height,
+                          width, CRMTI_MAX_DIM);
+    int m;
+    crmt_status st = crmt_spec_add_modality(spec, name, channels * height * width, &m);
+    if (st != CRMT_OK)
+        return st;
+    spec->mod[m].channels = channels;
+    spec->mod[m].height = height;
+    spec->mod[m].width = width;
+    if (index_out)
+        *index_out = m;
+    return CRMT_OK;
+}
+
+/* Append an image-shaped layer after checking it against the shape of its input (the
+ * output of the layers already there). */
+static crmt_status add_image_layer(crmt_spec *spec, int modality, crmti_layer_spec ls)
+{
+    if (!spec)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "spec is NULL");
+    if (modality < 0 || modality >= spec->n_modalities)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+                          "modality %d does not exist (%d defined)", modality,
+                          spec->n_modalities);
+    crmti_modality_spec *ms = &spec->mod[modality];
+    if (ms->n_layers >= CRMTI_MAX_LAYERS)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "modality %d already has %d layers",
+                          modality, CRMTI_MAX_LAYERS);
+    crmti_shape shape;
+    crmti_modality_shape(ms, &shape);
+    for (int l = 0; l <= ms->n_layers; l++) {
+        crmt_status st = crmti_layer_spec_check(l < ms->n_layers ? &ms->layers[l] : &ls, &shape,
+                                                modality, l, NULL);
+        if (st != CRMT_OK)
+            return st;
+    }
+    ms->layers[ms->n_layers++] = ls;
+    return CRMT_OK;
+}
+
+crmt_status crmt_spec_add_conv2d(crmt_spec *spec, int modality, int out_channels, int kernel,
+                                 int stride, int padding)
+{
+    crmti_layer_spec ls = {CRMTI_LAYER_CONV2D, out_channels, kernel, stride, padding};
+    return add_image_layer(spec, modality, ls);
+}
+
+crmt_status crmt_spec_add_avgpool(crmt_spec *spec, int modality, int kernel, int stride)
+{
+    crmti_layer_spec ls = {CRMTI_LAYER_AVGPOOL, 0, kernel, stride, 0};
+    return add_image_layer(spec, modality, ls);
+}
+
+crmt_status crmt_spec_add_maxpool(crmt_spec *spec, int modality, int kernel, int stride)
+{
+    crmti_layer_spec ls = {CRMTI_LAYER_MAXPOOL, 0, kernel, stride, 0};
+    return add_image_layer(spec, modality, ls);
+}
+
+crmt_status crmt_spec_add_flatten(crmt_spec *spec, int modality)
+{
+    crmti_layer_spec ls = {CRMTI_LAYER_FLATTEN, 0, 0, 0, 0};
+    return add_image_layer(spec, modality, ls);
 }
 
 crmt_status crmt_spec_add_linear(crmt_spec *spec, int modality, int out_dim)

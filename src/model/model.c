@@ -8,6 +8,130 @@
 #include "model/head_norm.h"
 #include "tensor/rng.h"
 
+void crmti_modality_shape(const crmti_modality_spec *ms, crmti_shape *shape)
+{
+    if (ms->channels > 0) {
+        shape->c = ms->channels;
+        shape->h = ms->height;
+        shape->w = ms->width;
+        shape->image = 1;
+    } else {
+        shape->c = ms->input_dim;
+        shape->h = shape->w = 1;
+        shape->image = 0;
+    }
+}
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case CRMTI_LAYER_LINEAR: return "linear";
+    case CRMTI_LAYER_RELU: return "relu";
+    case CRMTI_LAYER_CONV2D: return "conv2d";
+    case CRMTI_LAYER_AVGPOOL: return "avgpool";
+    case CRMTI_LAYER_MAXPOOL: return "maxpool";
+    case CRMTI_LAYER_FLATTEN: return "flatten";
+    default: return "unknown";
+    }
+}
+
+crmt_status crmti_layer_spec_check(const crmti_layer_spec *ls, crmti_shape *shape, int m, int l,
+                                   char *msg)
+{
+    const crmt_status bad = CRMT_ERR_INVALID_ARGUMENT;
+    const int64_t size = (int64_t)shape->c * shape->h * shape->w;
+    const char *name = kind_name(ls->kind);
+    switch (ls->kind) {
+    case CRMTI_LAYER_LINEAR:
+        if (ls->out_dim < 1 || ls->out_dim > CRMTI_MAX_DIM)
+            return crmti_fail(msg, bad, "modality %d layer %d: out_dim %d outside [1, %d]", m, l,
+                              ls->out_dim, CRMTI_MAX_DIM);
+        if ((double)ls->out_dim * (double)size > 1e9)
+            return crmti_fail(msg, bad, "modality %d layer %d: %d x %d weights is too large", m,
+                              l, ls->out_dim, (int)size);
+        shape->c = ls->out_dim;
+        shape->h = shape->w = 1;
+        shape->image = 0;
+        return CRMT_OK;
+    case CRMTI_LAYER_RELU:
+        if (ls->out_dim != 0)
+            return crmti_fail(msg, bad, "modality %d layer %d: relu with a size", m, l);
+        return CRMT_OK;
+    case CRMTI_LAYER_CONV2D:
+    case CRMTI_LAYER_AVGPOOL:
+    case CRMTI_LAYER_MAXPOOL:
+    case CRMTI_LAYER_FLATTEN:
+        break;
+    default:
+        return crmti_fail(msg, bad, "modality %d layer %d: unknown layer kind %d", m, l,
+                          ls->kind);
+    }
+    if (!shape->image)
+        return crmti_fail(msg, bad,
+                          "modality %d layer %d: %s needs an image-shaped input (C x H x W) but "
+                          "gets a vector of %lld values; declare the modality with "
+                          "crmt_spec_add_modality_image and put %s before any linear layer or "
+                          "flatten",
+                          m, l, name, (long long)size, name);
+    if (ls->kind == CRMTI_LAYER_FLATTEN) {
+        if (ls->out_dim != 0 || ls->kernel != 0 || ls->stride != 0 || ls->pad != 0)
+            return crmti_fail(msg, bad, "modality %d layer %d: flatten with parameters", m, l);
+        shape->c = (int)size;
+        shape->h = shape->w = 1;
+        shape->image = 0;
+        return CRMT_OK;
+    }
+    const int conv = ls->kind == CRMTI_LAYER_CONV2D;
+    const int k = ls->kernel, s = ls->stride, p = ls->pad;
+    if (k < 1 || k > CRMTI_MAX_DIM)
+        return crmti_fail(msg, bad, "modality %d layer %d: %s kernel %d outside [1, %d]", m, l,
+                          name, k, CRMTI_MAX_DIM);
+    if (s < 1 || s > CRMTI_MAX_DIM)
+        return crmti_fail(msg, bad, "modality %d layer %d: %s stride %d outside [1, %d]", m, l,
+                          name, s, CRMTI_MAX_DIM);
+    if (!conv && (p != 0 || ls->out_dim != 0))
+        return crmti_fail(msg, bad, "modality %d layer %d: %s with padding or channels", m, l,
+                          name);
+    if (conv && (ls->out_dim < 1 || ls->out_dim > CRMTI_MAX_DIM))
+        return crmti_fail(msg, bad, "modality %d layer %d: conv2d out_channels %d outside [1, %d]",
+                          m, l, ls->out_dim, CRMTI_MAX_DIM);
+    if (conv && (p < 0 || p > k / 2))
+        return crmti_fail(msg, bad,
+                          "modality %d layer %d: conv2d padding %d outside [0, kernel / 2 = %d]",
+                          m, l, p, k / 2);
+    const int64_t ph = (int64_t)shape->h + 2 * (int64_t)p;
+    const int64_t pw = (int64_t)shape->w + 2 * (int64_t)p;
+    if (ph < k || pw < k)
+        return crmti_fail(msg, bad,
+                          "modality %d layer %d: %s kernel %d is larger than its input %d x %d x "
+                          "%d (padding %d): the output would be empty",
+                          m, l, name, k, shape->c, shape->h, shape->w, p);
+    const int64_t oh = (ph - k) / s + 1, ow = (pw - k) / s + 1;
+    const int64_t oc = conv ? ls->out_dim : shape->c;
+    if ((double)oc * (double)oh * (double)ow > CRMTI_MAX_DIM)
+        return crmti_fail(msg, bad,
+                          "modality %d layer %d: %s output %lld x %lld x %lld has more than %d "
+                          "values",
+                          m, l, name, (long long)oc, (long long)oh, (long long)ow, CRMTI_MAX_DIM);
+    if (conv) {
+        const double ckk = (double)shape->c * (double)k * (double)k;
+        if (ckk * (double)oc > 1e9)
+            return crmti_fail(msg, bad,
+                              "modality %d layer %d: conv2d weights %lld x %d x %d x %d is too "
+                              "large",
+                              m, l, (long long)oc, shape->c, k, k);
+        if (ckk * (double)oh * (double)ow > 1e9)
+            return crmti_fail(msg, bad,
+                              "modality %d layer %d: conv2d lowering of one sample (%.0f values) "
+                              "is too large",
+                              m, l, ckk * (double)oh * (double)ow);
+    }
+    shape->c = (int)oc;
+    shape->h = (int)oh;
+    shape->w = (int)ow;
+    return CRMT_OK;
+}
+
 crmt_status crmti_spec_validate(const crmt_spec *spec, char *msg)
 {
     if (spec->n_classes < 2 || spec->n_classes > CRMTI_MAX_CLASSES)
@@ -30,35 +154,26 @@ crmt_status crmti_spec_validate(const crmt_spec *spec, char *msg)
             return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
                               "modality %d: input_dim %d outside [1, %d]", m, ms->input_dim,
                               CRMTI_MAX_DIM);
+        if ((ms->channels != 0 || ms->height != 0 || ms->width != 0) &&
+            (ms->channels < 1 || ms->height < 1 || ms->width < 1 ||
+             (int64_t)ms->channels * ms->height * ms->width != ms->input_dim))
+            return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
+                              "modality %d: image shape %d x %d x %d does not match input_dim %d",
+                              m, ms->channels, ms->height, ms->width, ms->input_dim);
         if (ms->n_layers < 0 || ms->n_layers > CRMTI_MAX_LAYERS)
             return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "modality %d: %d layers", m,
                               ms->n_layers);
         if (memchr(ms->name, '\0', CRMTI_NAME_SIZE) == NULL)
             return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "modality %d: unterminated name",
                               m);
-        int size = ms->input_dim;
+        crmti_shape shape;
+        crmti_modality_shape(ms, &shape);
         for (int l = 0; l < ms->n_layers; l++) {
-            const crmti_layer_spec *ls = &ms->layers[l];
-            if (ls->kind == CRMTI_LAYER_LINEAR) {
-                if (ls->out_dim < 1 || ls->out_dim > CRMTI_MAX_DIM)
-                    return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
-                                      "modality %d layer %d: out_dim %d outside [1, %d]", m, l,
-                                      ls->out_dim, CRMTI_MAX_DIM);
-                if ((double)ls->out_dim * size > 1e9)
-                    return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
-                                      "modality %d layer %d: %d x %d weights is too large", m,
-                                      l, ls->out_dim, size);
-                size = ls->out_dim;
-            } else if (ls->kind == CRMTI_LAYER_RELU) {
-                if (ls->out_dim != 0)
-                    return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
-                                      "modality %d layer %d: relu with a size", m, l);
-            } else {
-                return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
-                                  "modality %d layer %d: unknown layer kind %d", m, l,
-                                  ls->kind);
-            }
+            crmt_status st = crmti_layer_spec_check(&ms->layers[l], &shape, m, l, msg);
+            if (st != CRMT_OK)
+                return st;
         }
+        const int size = shape.c * shape.h * shape.w;
         if ((double)size * spec->n_classes > 1e9)
             return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
                               "modality %d: head of %d x %d is too large", m, spec->n_classes,
@@ -83,19 +198,35 @@ crmt_status crmti_model_build(crmt_model **out, const crmt_spec *spec, uint64_t 
         enc->n_layers = ms->n_layers;
         enc->in_size = ms->input_dim;
         int size = ms->input_dim;
+        crmti_shape shape;
+        crmti_modality_shape(ms, &shape);
         for (int l = 0; l < ms->n_layers; l++) {
             crmti_layer *layer = &enc->layers[l];
-            layer->kind = (crmti_layer_kind)ms->layers[l].kind;
+            const crmti_layer_spec *ls = &ms->layers[l];
+            layer->kind = (crmti_layer_kind)ls->kind;
             layer->in_size = size;
-            if (layer->kind == CRMTI_LAYER_LINEAR) {
-                layer->out_size = ms->layers[l].out_dim;
+            const crmti_shape in_shape = shape;
+            /* the spec is validated: this only computes the output shape */
+            crmti_layer_spec_check(ls, &shape, m, l, NULL);
+            layer->out_size = shape.c * shape.h * shape.w;
+            if (layer->kind != CRMTI_LAYER_LINEAR && layer->kind != CRMTI_LAYER_RELU) {
+                layer->in_c = in_shape.c;
+                layer->in_h = in_shape.h;
+                layer->in_w = in_shape.w;
+                layer->out_c = shape.c;
+                layer->out_h = shape.h;
+                layer->out_w = shape.w;
+                layer->kernel = ls->kernel;
+                layer->stride = ls->stride;
+                layer->pad = ls->pad;
+            }
+            const size_t nw = crmti_layer_n_weights(layer), nb = crmti_layer_n_bias(layer);
+            if (nw > 0) {
                 layer->w_offset = off;
-                off += (size_t)layer->out_size * (size_t)layer->in_size;
+                off += nw;
                 layer->b_offset = off;
-                off += (size_t)layer->out_size;
-                layer->n_params = (size_t)layer->out_size * ((size_t)layer->in_size + 1);
-            } else {
-                layer->out_size = size;
+                off += nb;
+                layer->n_params = nw + nb;
             }
             size = layer->out_size;
         }
@@ -153,24 +284,34 @@ crmt_status crmti_model_build(crmt_model **out, const crmt_spec *spec, uint64_t 
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
+/* A flatten layer after the first changes no value: its output is its input's buffer. */
+static int shares_buffer(const crmti_encoder *enc, int l)
+{
+    return l > 0 && enc->layers[l].kind == CRMTI_LAYER_FLATTEN;
+}
+
 crmti_ws *crmti_ws_create(const crmt_model *model, int max_batch)
 {
     const size_t B = (size_t)max_batch, K = (size_t)model->n_classes;
     size_t floats = 0, doubles = 0, widest = 0;
     size_t scratch = 0;
+    size_t layer_scratch = 0;
     for (int m = 0; m < model->n_mod; m++) {
         const crmti_encoder *enc = &model->enc[m];
         widest = max_size(widest, (size_t)enc->in_size);
         for (int l = 0; l < enc->n_layers; l++) {
-            floats += B * (size_t)enc->layers[l].out_size;
+            if (!shares_buffer(enc, l))
+                floats += B * (size_t)enc->layers[l].out_size;
             widest = max_size(widest, (size_t)enc->layers[l].out_size);
+            layer_scratch =
+                max_size(layer_scratch, crmti_layer_scratch_size(&enc->layers[l], max_batch));
         }
         floats += 2 * K * (size_t)enc->out_size; /* wt, dwt */
         floats += 2 * B * K;                     /* g, dg */
         doubles += crmti_head_norm_cache_size((int)K, enc->out_size, model->orthonormal[m]);
         scratch = max_size(scratch, crmti_head_norm_scratch_size((int)K, enc->out_size));
     }
-    floats += 2 * B * K + 2 * B * widest;
+    floats += 2 * B * K + 2 * B * widest + layer_scratch;
     crmti_ws *ws = calloc(1, sizeof *ws);
     float *fbuf = calloc(floats, sizeof(float));
     double *dbuf = calloc(doubles + scratch, sizeof(double));
@@ -186,6 +327,10 @@ crmti_ws *crmti_ws_create(const crmt_model *model, int max_batch)
     for (int m = 0; m < model->n_mod; m++) {
         const crmti_encoder *enc = &model->enc[m];
         for (int l = 0; l < enc->n_layers; l++) {
+            if (shares_buffer(enc, l)) {
+                ws->act[m][l] = ws->act[m][l - 1];
+                continue;
+            }
             ws->act[m][l] = f;
             f += B * (size_t)enc->layers[l].out_size;
         }
@@ -207,6 +352,8 @@ crmti_ws *crmti_ws_create(const crmt_model *model, int max_batch)
     ws->grad_a = f;
     f += B * widest;
     ws->grad_b = f;
+    f += B * widest;
+    ws->layer_scratch = layer_scratch ? f : NULL;
     ws->scratch = d;
     ws->float_block = fbuf;
     ws->double_block = dbuf;
@@ -228,7 +375,8 @@ const float *crmti_encode(const crmt_model *model, crmti_ws *ws, int m, const fl
     const crmti_encoder *enc = &model->enc[m];
     const float *x = input;
     for (int l = 0; l < enc->n_layers; l++) {
-        crmti_layer_forward(&enc->layers[l], model->params, x, ws->act[m][l], batch);
+        crmti_layer_forward_ws(&enc->layers[l], model->params, x, ws->act[m][l], batch,
+                               ws->layer_scratch);
         x = ws->act[m][l];
     }
     ws->feat[m] = x;
@@ -324,8 +472,8 @@ static void encoder_backward(const crmt_model *model, crmti_ws *ws, int m, const
             relu_backward(ws->act[m][l], dout, target,
                           (size_t)batch * (size_t)enc->layers[l].out_size);
         else
-            crmti_layer_backward(&enc->layers[l], model->params, in, ws->act[m][l], dout,
-                                 target, dparams, batch);
+            crmti_layer_backward_ws(&enc->layers[l], model->params, in, ws->act[m][l], dout,
+                                    target, dparams, batch, ws->layer_scratch);
         float *t = dout;
         dout = din;
         din = t;

@@ -24,15 +24,39 @@
 
 typedef struct crmti_layer_spec {
     int kind;     /* crmti_layer_kind */
-    int out_dim;  /* LINEAR: outputs; otherwise unused (0) */
+    int out_dim;  /* LINEAR: outputs; CONV2D: output channels; otherwise 0 */
+    int kernel;   /* CONV2D, AVGPOOL, MAXPOOL: window size k (k x k); otherwise 0 */
+    int stride;   /* CONV2D, AVGPOOL, MAXPOOL: stride; otherwise 0 */
+    int pad;      /* CONV2D: zero padding on every side; otherwise 0 */
 } crmti_layer_spec;
 
 typedef struct crmti_modality_spec {
     char name[CRMTI_NAME_SIZE];
     int input_dim;
+    /* Image-shaped input (crmt_spec_add_modality_image): channels x height x width =
+     * input_dim, sample layout C x H x W. All three 0 for a flat vector. */
+    int channels, height, width;
     int n_layers;
     crmti_layer_spec layers[CRMTI_MAX_LAYERS];
 } crmti_modality_spec;
+
+/* Shape of the values between two layers: an image C x H x W (image = 1), or a vector of c
+ * values (image = 0, h = w = 1). A linear layer accepts either (an image is read in its
+ * C x H x W memory order, i.e. flattened); conv2d and pooling need an image. */
+typedef struct crmti_shape {
+    int c, h, w;
+    int image;
+} crmti_shape;
+
+/* Input shape of a (validated) modality. */
+void crmti_modality_shape(const crmti_modality_spec *ms, crmti_shape *shape);
+
+/* Check layer l (spec ls) of modality m against the shape of its input and replace *shape by
+ * the shape of its output. Every field is checked (sizes, kernel, stride, padding, that the
+ * layer fits its input); failures record a message naming modality and layer, into msg too
+ * when it is not NULL, with status CRMT_ERR_INVALID_ARGUMENT. */
+crmt_status crmti_layer_spec_check(const crmti_layer_spec *ls, crmti_shape *shape, int m, int l,
+                                   char *msg);
 
 struct crmt_spec {
     int n_classes;
@@ -71,7 +95,8 @@ struct crmt_model {
 typedef struct crmti_ws {
     int max_batch;
     /* act[m][l] = output of layer l of modality m (max_batch x out_size); the encoder
-     * input is the caller's pointer. feat[m] = act[m][last] or the input when no layers. */
+     * input is the caller's pointer. feat[m] = act[m][last] or the input when no layers.
+     * A flatten layer l > 0 shares its buffer with layer l - 1 (it changes no value). */
     float *act[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
     const float *feat[CRMT_MAX_MODALITIES];
     float *wt[CRMT_MAX_MODALITIES];     /* head rows used this pass: W_m (JT) or Wt_m (CRMT) */
@@ -84,6 +109,8 @@ typedef struct crmti_ws {
                                            backward pass overwrites it and clears dg_active */
     int dg_active;
     float *grad_a, *grad_b;             /* ping-pong encoder gradient buffers */
+    float *layer_scratch;               /* im2col buffers of the conv layers (shared; the
+                                           largest crmti_layer_scratch_size, max_batch) */
     double *scratch;                    /* head normalisation scratch */
     float *float_block;                 /* the two allocations everything above points into */
     double *double_block;

@@ -117,18 +117,45 @@ static uint64_t get64(const unsigned char *b)
     return (uint64_t)get32(b) | (uint64_t)get32(b + 4) << 32;
 }
 
-/* ---- format version 1: records ---- */
+/* ---- records ---- */
 
-/* Number of u32 fields of a layer record of this kind in format version 1, or -1 when the
- * kind cannot be stored in version 1. A new kind (conv2d: channels, kernel, stride, pad;
- * pooling) gets its field count here together with a new format version. */
-static int layer_field_count(int kind)
+/* Number of u32 fields of a layer record of this kind in a file of this format version, or
+ * -1 when that version cannot store the kind. Version 1: linear, ReLU; version 2 adds
+ * conv2d, average and max pooling, flatten. A new kind gets its field count here together
+ * with a new format version. */
+static int layer_field_count(int kind, uint32_t version)
 {
     switch (kind) {
-    case CRMTI_LAYER_LINEAR: return 1; /* out_dim */
+    case CRMTI_LAYER_LINEAR: return 1;  /* out_dim */
     case CRMTI_LAYER_RELU: return 0;
+    case CRMTI_LAYER_CONV2D: return version >= 2 ? 4 : -1;  /* out_channels, kernel, stride,
+                                                                padding */
+    case CRMTI_LAYER_AVGPOOL:
+    case CRMTI_LAYER_MAXPOOL: return version >= 2 ? 2 : -1; /* kernel, stride */
+    case CRMTI_LAYER_FLATTEN: return version >= 2 ? 0 : -1;
     default: return -1;
     }
+}
+
+/* The lowest format version able to store the spec (the one written): 2 when a modality is
+ * an image or a layer is conv2d, pooling or flatten; 1 otherwise. */
+static uint32_t spec_version(const crmt_spec *spec)
+{
+    for (int m = 0; m < spec->n_modalities; m++) {
+        if (spec->mod[m].channels > 0)
+            return 2;
+        for (int l = 0; l < spec->mod[m].n_layers; l++)
+            if (layer_field_count(spec->mod[m].layers[l].kind, 1) < 0)
+                return 2;
+    }
+    return 1;
+}
+
+/* Bytes of a modality record before its layer records: name[32], input_dim, n_layers, and
+ * from version 2 the image shape (channels, height, width; zeros for a vector). */
+static size_t modality_record_size(uint32_t version)
+{
+    return CRMTI_MODALITY_RECORD_SIZE + (version >= 2 ? 12 : 0);
 }
 
 static size_t name_length(const char *name)
@@ -140,11 +167,12 @@ static size_t name_length(const char *name)
 /* Bytes before the parameters: fixed header, modality and layer records, n_params. */
 static size_t header_size(const crmt_spec *spec)
 {
+    const uint32_t version = spec_version(spec);
     size_t n = CRMTI_OFF_MODALITIES;
     for (int m = 0; m < spec->n_modalities; m++) {
-        n += CRMTI_MODALITY_RECORD_SIZE;
+        n += modality_record_size(version);
         for (int l = 0; l < spec->mod[m].n_layers; l++)
-            n += 8 + 4 * (size_t)layer_field_count(spec->mod[m].layers[l].kind);
+            n += 8 + 4 * (size_t)layer_field_count(spec->mod[m].layers[l].kind, version);
     }
     return n + 8;
 }
@@ -162,15 +190,19 @@ static uint64_t implied_param_count(const crmt_spec *spec)
     uint64_t n = 0;
     for (int m = 0; m < spec->n_modalities; m++) {
         const crmti_modality_spec *ms = &spec->mod[m];
-        uint64_t size = (uint64_t)ms->input_dim;
+        crmti_shape shape;
+        crmti_modality_shape(ms, &shape);
         for (int l = 0; l < ms->n_layers; l++) {
-            if (ms->layers[l].kind == CRMTI_LAYER_LINEAR) {
-                uint64_t o = (uint64_t)ms->layers[l].out_dim;
-                n += o * (size + 1);
-                size = o;
-            }
+            const crmti_layer_spec *ls = &ms->layers[l];
+            const uint64_t in = (uint64_t)shape.c * (uint64_t)shape.h * (uint64_t)shape.w;
+            if (ls->kind == CRMTI_LAYER_LINEAR)
+                n += (uint64_t)ls->out_dim * (in + 1);
+            else if (ls->kind == CRMTI_LAYER_CONV2D)
+                n += (uint64_t)ls->out_dim *
+                     ((uint64_t)shape.c * (uint64_t)ls->kernel * (uint64_t)ls->kernel + 1);
+            crmti_layer_spec_check(ls, &shape, m, l, NULL); /* validated: output shape */
         }
-        n += K * size;
+        n += K * (uint64_t)shape.c * (uint64_t)shape.h * (uint64_t)shape.w;
     }
     if (spec->head == CRMT_HEAD_CRMT)
         n += (uint64_t)spec->n_modalities * K;
@@ -182,7 +214,7 @@ static crmt_status check_storable(const crmt_model *model)
 {
     for (int m = 0; m < model->spec.n_modalities; m++)
         for (int l = 0; l < model->spec.mod[m].n_layers; l++)
-            if (layer_field_count(model->spec.mod[m].layers[l].kind) < 0)
+            if (layer_field_count(model->spec.mod[m].layers[l].kind, CRMTI_FORMAT_VERSION) < 0)
                 return crmti_fail(NULL, CRMT_ERR_UNSUPPORTED,
                                   "modality %d layer %d: layer kind %d cannot be stored in "
                                   "model format version %d",
@@ -274,9 +306,10 @@ static void put_u64(sink *s, uint64_t v)
 static void emit_model(sink *s, const crmt_model *model)
 {
     const crmt_spec *spec = &model->spec;
+    const uint32_t version = spec_version(spec);
     sink_put(s, CRMTI_FORMAT_MAGIC, CRMTI_FORMAT_MAGIC_SIZE);
     put_u32(s, CRMTI_FORMAT_BOM);
-    put_u32(s, CRMTI_FORMAT_VERSION);
+    put_u32(s, version);
     put_u32(s, (uint32_t)spec->n_classes);
     put_u32(s, (uint32_t)spec->n_modalities);
     put_u32(s, (uint32_t)spec->head);
@@ -291,12 +324,33 @@ static void emit_model(sink *s, const crmt_model *model)
         sink_put(s, name, sizeof name);
         put_u32(s, (uint32_t)ms->input_dim);
         put_u32(s, (uint32_t)ms->n_layers);
+        if (version >= 2) {
+            put_u32(s, (uint32_t)ms->channels);
+            put_u32(s, (uint32_t)ms->height);
+            put_u32(s, (uint32_t)ms->width);
+        }
         for (int l = 0; l < ms->n_layers; l++) {
             const crmti_layer_spec *ls = &ms->layers[l];
             put_u32(s, (uint32_t)ls->kind);
-            put_u32(s, (uint32_t)layer_field_count(ls->kind));
-            if (ls->kind == CRMTI_LAYER_LINEAR)
+            put_u32(s, (uint32_t)layer_field_count(ls->kind, version));
+            switch (ls->kind) {
+            case CRMTI_LAYER_LINEAR:
                 put_u32(s, (uint32_t)ls->out_dim);
+                break;
+            case CRMTI_LAYER_CONV2D:
+                put_u32(s, (uint32_t)ls->out_dim);
+                put_u32(s, (uint32_t)ls->kernel);
+                put_u32(s, (uint32_t)ls->stride);
+                put_u32(s, (uint32_t)ls->pad);
+                break;
+            case CRMTI_LAYER_AVGPOOL:
+            case CRMTI_LAYER_MAXPOOL:
+                put_u32(s, (uint32_t)ls->kernel);
+                put_u32(s, (uint32_t)ls->stride);
+                break;
+            default:
+                break;
+            }
         }
     }
     put_u64(s, (uint64_t)model->n_params);
@@ -610,6 +664,15 @@ static crmt_status parse_header(reader *r, crmt_spec *spec, uint64_t *n_params)
         snprintf(what, sizeof what, "modality %d layer count", m);
         if ((st = read_range(r, &ms->n_layers, 0, CRMTI_MAX_LAYERS, what)) != CRMT_OK)
             return st;
+        if (version >= 2) {
+            int *shape[3] = {&ms->channels, &ms->height, &ms->width};
+            static const char *const dims[3] = {"channels", "height", "width"};
+            for (int i = 0; i < 3; i++) {
+                snprintf(what, sizeof what, "modality %d image %s", m, dims[i]);
+                if ((st = read_range(r, shape[i], 0, CRMTI_MAX_DIM, what)) != CRMT_OK)
+                    return st;
+            }
+        }
         for (int l = 0; l < ms->n_layers; l++) {
             crmti_layer_spec *ls = &ms->layers[l];
             uint32_t kind, n_fields;
@@ -619,7 +682,8 @@ static crmt_status parse_header(reader *r, crmt_spec *spec, uint64_t *n_params)
             snprintf(what, sizeof what, "modality %d layer %d field count", m, l);
             if (!read_u32(r, &n_fields, what))
                 return CRMT_ERR_FORMAT;
-            int expect = kind <= (uint32_t)INT32_MAX ? layer_field_count((int)kind) : -1;
+            int expect =
+                kind <= (uint32_t)INT32_MAX ? layer_field_count((int)kind, version) : -1;
             if (expect < 0)
                 return crmti_fail(NULL, CRMT_ERR_FORMAT,
                                   "modality %d layer %d: unknown layer kind %" PRIu32
@@ -631,9 +695,31 @@ static crmt_status parse_header(reader *r, crmt_spec *spec, uint64_t *n_params)
                                   "kind %" PRIu32 " (expected %d)",
                                   m, l, n_fields, kind, expect);
             ls->kind = (int)kind;
+            /* the fields of this kind in record order; each in [1, max], padding [0, max] */
+            int *field[4] = {NULL, NULL, NULL, NULL};
+            const char *fname[4] = {NULL, NULL, NULL, NULL};
             if (kind == CRMTI_LAYER_LINEAR) {
-                snprintf(what, sizeof what, "modality %d layer %d out_dim", m, l);
-                if ((st = read_range(r, &ls->out_dim, 1, CRMTI_MAX_DIM, what)) != CRMT_OK)
+                field[0] = &ls->out_dim;
+                fname[0] = "out_dim";
+            } else if (kind == CRMTI_LAYER_CONV2D) {
+                field[0] = &ls->out_dim;
+                field[1] = &ls->kernel;
+                field[2] = &ls->stride;
+                field[3] = &ls->pad;
+                fname[0] = "out_channels";
+                fname[1] = "kernel";
+                fname[2] = "stride";
+                fname[3] = "padding";
+            } else if (kind == CRMTI_LAYER_AVGPOOL || kind == CRMTI_LAYER_MAXPOOL) {
+                field[0] = &ls->kernel;
+                field[1] = &ls->stride;
+                fname[0] = "kernel";
+                fname[1] = "stride";
+            }
+            for (int i = 0; i < expect; i++) {
+                const uint32_t lo = field[i] == &ls->pad ? 0 : 1;
+                snprintf(what, sizeof what, "modality %d layer %d %s", m, l, fname[i]);
+                if ((st = read_range(r, field[i], lo, CRMTI_MAX_DIM, what)) != CRMT_OK)
                     return st;
             }
         }
@@ -641,6 +727,12 @@ static crmt_status parse_header(reader *r, crmt_spec *spec, uint64_t *n_params)
     char msg[CRMTI_ERRMSG_SIZE];
     if (crmti_spec_validate(spec, msg) != CRMT_OK)
         return crmti_fail(NULL, CRMT_ERR_FORMAT, "invalid model structure: %s", msg);
+    /* One encoding per model: the version must be the lowest able to store it. */
+    if (version != spec_version(spec))
+        return crmti_fail(NULL, CRMT_ERR_FORMAT,
+                          "format version %" PRIu32 " for a model that version %" PRIu32
+                          " stores (files carry the lowest version able to store the model)",
+                          version, spec_version(spec));
     if (!(q = take(r, 8, "parameter count")))
         return CRMT_ERR_FORMAT;
     *n_params = get64(q);

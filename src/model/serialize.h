@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Newest format version this library reads, and the one it writes. */
-#define CRMTI_FORMAT_VERSION 1
+/* Newest format version this library reads. Models are written in the lowest version able
+ * to store them: 1 for linear/ReLU encoders on vector inputs, 2 for image inputs, conv2d,
+ * pooling and flatten (docs/file-format.md). */
+#define CRMTI_FORMAT_VERSION 2
 
 /* 8 magic bytes: 0x89 'C' 'R' 'M' 'T' '\r' '\n' 0x1A (PNG-style: catches text-mode and
  * 7-bit transfers). */
@@ -29,7 +31,8 @@
 #define CRMTI_OFF_HEAD_NORM 28
 #define CRMTI_OFF_INTEGRATION_INIT 32
 #define CRMTI_OFF_MODALITIES 40
-/* Size of one modality record before its layer records: name[32], input_dim, n_layers. */
+/* Size of one modality record before its layer records in version 1: name[32], input_dim,
+ * n_layers (version 2 appends channels, height, width). */
 #define CRMTI_MODALITY_RECORD_SIZE 40
 /* Size of the checksum at the end. */
 #define CRMTI_CHECKSUM_SIZE 4

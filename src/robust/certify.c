@@ -113,8 +113,7 @@ crmt_status crmti_certifier_build(crmt_certifier **out, const crmt_model *model,
             const crmti_layer *ly = &enc->layers[l];
             if ((size_t)ly->out_size > widest)
                 widest = (size_t)ly->out_size;
-            if (ly->kind == CRMTI_LAYER_LINEAR)
-                doubles += 2 * (size_t)ly->out_size * (size_t)ly->in_size + (size_t)ly->out_size;
+            doubles += 2 * crmti_layer_n_weights(ly) + crmti_layer_n_bias(ly);
         }
         doubles += 2 * (size_t)K * (size_t)enc->out_size;
     }
@@ -141,23 +140,29 @@ crmt_status crmti_certifier_build(crmt_certifier **out, const crmt_model *model,
         double gam = 0.0;
         for (int l = 0; l < enc->n_layers; l++) {
             const crmti_layer *ly = &enc->layers[l];
-            if (ly->kind != CRMTI_LAYER_LINEAR)
+            /* linear, conv2d: dot products of dot_length terms plus the bias; average
+             * pooling: k^2 terms and one scaling; ReLU, max pooling, flatten: exact */
+            const int dot = crmti_layer_dot_length(ly);
+            const size_t nw = crmti_layer_n_weights(ly), nb = crmti_layer_n_bias(ly);
+            if (nw == 0) {
+                if (dot > 0)
+                    gam += ((double)dot + 2.0) * u;
                 continue;
-            const size_t nw = (size_t)ly->out_size * (size_t)ly->in_size;
+            }
             const float *w = model->params + ly->w_offset, *b = model->params + ly->b_offset;
             c->w[m][l] = p;
             p += nw;
             c->wabs[m][l] = p;
             p += nw;
             c->bias_l[m][l] = p;
-            p += (size_t)ly->out_size;
+            p += nb;
             for (size_t i = 0; i < nw; i++) {
                 c->w[m][l][i] = (double)w[i];
                 c->wabs[m][l][i] = fabs((double)w[i]);
             }
-            for (int o = 0; o < ly->out_size; o++)
+            for (size_t o = 0; o < nb; o++)
                 c->bias_l[m][l][o] = (double)b[o];
-            gam += ((double)ly->in_size + 2.0) * u;
+            gam += ((double)dot + 2.0) * u;
         }
         const size_t nh = (size_t)K * (size_t)enc->out_size;
         st = crmti_head_rows(model, m, rows);
@@ -207,9 +212,16 @@ crmti_cert_ws *crmti_cert_ws_create(const crmt_certifier *c, int max_batch)
     if (!ws)
         return NULL;
     const size_t B = (size_t)max_batch, K = (size_t)c->n_classes;
+    size_t lscratch = 0; /* the double pass of the conv layers (one sample's im2col) */
+    for (int m = 0; m < c->n_mod; m++)
+        for (int l = 0; l < c->model->enc[m].n_layers; l++) {
+            const size_t n = crmti_layer_scratch_size_f64(&c->model->enc[m].layers[l]);
+            if (n > lscratch)
+                lscratch = n;
+        }
     ws->max_batch = max_batch;
     ws->fws = crmti_ws_create(c->model, max_batch);
-    ws->block = malloc(sizeof(double) * (4 * B * c->widest + 4 * B * K));
+    ws->block = malloc(sizeof(double) * (4 * B * c->widest + 4 * B * K + lscratch));
     if (!ws->fws || !ws->block) {
         crmti_cert_ws_destroy(ws);
         return NULL;
@@ -230,6 +242,8 @@ crmti_cert_ws *crmti_cert_ws_create(const crmt_certifier *c, int max_batch)
     ws->h = p;
     p += B * K;
     ws->e = p;
+    p += B * K;
+    ws->lscratch = p;
     return ws;
 }
 
@@ -264,24 +278,12 @@ static void forward_double(const crmt_certifier *c, crmti_cert_ws *ws,
         int width = enc->in_size;
         for (int l = 0; l < enc->n_layers; l++) {
             const crmti_layer *ly = &enc->layers[l];
-            const size_t n_out = (size_t)b * (size_t)ly->out_size;
-            if (ly->kind == CRMTI_LAYER_LINEAR) {
-                const int o = ly->out_size, in = ly->in_size;
-                for (int i = 0; i < b; i++)
-                    for (int k = 0; k < o; k++) {
-                        y[(size_t)i * o + k] = c->bias_l[m][l][k];
-                        ya[(size_t)i * o + k] = fabs(c->bias_l[m][l][k]);
-                    }
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, in, 1.0, x, in,
-                            c->w[m][l], in, 1.0, y, o);
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, o, in, 1.0, xa, in,
-                            c->wabs[m][l], in, 1.0, ya, o);
-            } else { /* ReLU: |relu(x)| <= |x|, and relu is 1-Lipschitz for the error */
-                for (size_t i = 0; i < n_out; i++) {
-                    y[i] = x[i] > 0.0 ? x[i] : 0.0;
-                    ya[i] = xa[i];
-                }
-            }
+            /* y = layer(x); ya = the same layer with |W|, |b| on xa >= 0 (for ReLU and max
+             * pooling, which are 1-Lipschitz in the max norm, ya = relu(xa) = xa and
+             * ya = max(xa)). Linear, conv2d: y = b + W x, ya = |b| + |W| xa. */
+            crmti_layer_forward_f64(ly, c->w[m][l], c->bias_l[m][l], 0, x, y, b, ws->lscratch);
+            crmti_layer_forward_f64(ly, c->wabs[m][l], c->bias_l[m][l], 1, xa, ya, b,
+                                    ws->lscratch);
             double *t = x;
             x = y;
             y = t;

@@ -14,9 +14,9 @@ struct crmt_certifier {
     uint64_t generation;      /* model->generation at creation */
     int n_mod, n_classes;
     crmti_lipschitz lip;
-    /* Double-precision copy of the model for the margins: per linear layer W and |W|
-     * (out x in) and b; head rows H and |H| (K x d_m); coefficients c (M x K: a for CRMT, 1
-     * for JT) and fused bias (K). */
+    /* Double-precision copy of the model for the margins: per linear or conv2d layer W and
+     * |W| (in the layer's layout) and b; head rows H and |H| (K x d_m); coefficients c (M x K:
+     * a for CRMT, 1 for JT) and fused bias (K). */
     double *w[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
     double *wabs[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
     double *bias_l[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
@@ -47,6 +47,7 @@ typedef struct crmti_cert_ws {
     double *y, *ya;       /* B x widest: layer output and its absolute bound */
     double *g, *ga;       /* B x K */
     double *h, *e;        /* B x K: fused logits (double) and their rounding allowance */
+    double *lscratch;     /* conv layers of the double pass (crmti_layer_scratch_size_f64) */
     double *block;
 } crmti_cert_ws;
 

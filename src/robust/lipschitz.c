@@ -180,28 +180,41 @@ static crmt_status sound_modality(crmti_lipschitz *out, const crmt_model *model,
     const crmti_encoder *enc = &model->enc[m];
     const int K = model->n_classes, d = enc->out_size;
     for (int l = 0; l < enc->n_layers; l++)
-        if (enc->layers[l].kind != CRMTI_LAYER_LINEAR && enc->layers[l].kind != CRMTI_LAYER_RELU)
+        if ((int)enc->layers[l].kind < 0 || (int)enc->layers[l].kind >= CRMTI_LAYER_KINDS)
             return crmti_fail(NULL, CRMT_ERR_UNSUPPORTED,
                               "modality %d layer %d: no sound Lipschitz bound for this layer "
                               "kind",
                               m, l);
+    /* The folded run is the linear layers after the last layer that is neither linear nor
+     * flatten (ReLU, conv2d, pooling); flatten is the identity and is skipped everywhere. */
     int last_relu = -1;
     for (int l = 0; l < enc->n_layers; l++)
-        if (enc->layers[l].kind == CRMTI_LAYER_RELU)
+        if (enc->layers[l].kind != CRMTI_LAYER_LINEAR && enc->layers[l].kind != CRMTI_LAYER_FLATTEN)
             last_relu = l;
 
-    /* Prefix: runs of linear layers before the last ReLU. */
+    /* Prefix: runs of linear layers, and each conv2d or pooling layer as its own factor
+     * (crmti_layer_lipschitz_bound, docs/conv.md); ReLU and flatten are 1-Lipschitz. */
     double prefix = 1.0;
     for (int l = 0; l <= last_relu;) {
-        if (enc->layers[l].kind == CRMTI_LAYER_RELU) {
+        const crmti_layer_kind kind = enc->layers[l].kind;
+        if (kind == CRMTI_LAYER_RELU || kind == CRMTI_LAYER_FLATTEN) {
+            l++;
+            continue;
+        }
+        double b = 0.0;
+        crmt_status st;
+        if (kind != CRMTI_LAYER_LINEAR) {
+            st = crmti_layer_lipschitz_bound(&enc->layers[l], model->params, &b);
+            if (st != CRMT_OK)
+                return st;
+            prefix *= b;
             l++;
             continue;
         }
         int first = l;
         while (l + 1 <= last_relu && enc->layers[l + 1].kind == CRMTI_LAYER_LINEAR)
             l++;
-        double b = 0.0;
-        crmt_status st = run_bound(model, enc, first, l, &b);
+        st = run_bound(model, enc, first, l, &b);
         if (st != CRMT_OK)
             return st;
         prefix *= b;
@@ -213,15 +226,20 @@ static crmt_status sound_modality(crmti_lipschitz *out, const crmt_model *model,
     for (int l = last_relu + 1; l < enc->n_layers; l++)
         if ((size_t)enc->layers[l].in_size > widest)
             widest = (size_t)enc->layers[l].in_size;
+    int n_fold = 0; /* linear layers in the folded run */
+    for (int l = last_relu + 1; l < enc->n_layers; l++)
+        n_fold += enc->layers[l].kind == CRMTI_LAYER_LINEAR;
     const size_t KW = (size_t)K * widest;
     float *hf = malloc(sizeof(float) * (size_t)K * (size_t)d);
     double *u = malloc(sizeof(double) * KW), *ua = malloc(sizeof(double) * KW);
     double *tmp = malloc(sizeof(double) * KW);
     double *w = NULL;
     crmt_status st = CRMT_OK;
-    if (enc->n_layers > last_relu + 1) {
+    if (n_fold > 0) {
         size_t wmax = 0;
         for (int l = last_relu + 1; l < enc->n_layers; l++) {
+            if (enc->layers[l].kind != CRMTI_LAYER_LINEAR)
+                continue;
             size_t n = (size_t)enc->layers[l].out_size * (size_t)enc->layers[l].in_size;
             if (n > wmax)
                 wmax = n;
@@ -246,6 +264,8 @@ static crmt_status sound_modality(crmti_lipschitz *out, const crmt_model *model,
     double inner = 0.0;
     for (int l = enc->n_layers - 1; l > last_relu; l--) {
         const crmti_layer *ly = &enc->layers[l];
+        if (ly->kind == CRMTI_LAYER_FLATTEN)
+            continue; /* identity: same width in and out */
         const int o = ly->out_size, in = ly->in_size;
         layer_weights(model, ly, w, 0);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, in, o, 1.0, u, o, w, in, 0.0,
@@ -336,8 +356,9 @@ crmt_status crmti_lipschitz_empirical(crmti_lipschitz *out, const crmt_model *mo
                     memcpy(dout + (size_t)i * d, row, sizeof(float) * (size_t)d);
                 for (int l = enc->n_layers - 1; l >= 0; l--) {
                     const float *in = (l == 0) ? x : ws->act[m][l - 1];
-                    crmti_layer_backward(&enc->layers[l], model->params, in, ws->act[m][l],
-                                         dout, din, NULL, b);
+                    crmti_layer_backward_ws(&enc->layers[l], model->params, in,
+                                            ws->act[m][l], dout, din, NULL, b,
+                                            ws->layer_scratch);
                     float *t = dout;
                     dout = din;
                     din = t;

@@ -100,4 +100,51 @@ double crmti_lipschitz_pair_grad(const crmti_lipschitz *lip, int m, int y, int j
  * cols)) cannot be allocated. */
 crmt_status crmti_spectral_norm_bound(const double *w, int rows, int cols, double *bound);
 
+/* ---- image layers (src/robust/conv_bound.c, docs/conv.md) ---- */
+
+struct crmti_layer;
+
+/* How crmti_conv_norm_bound bounds the operator norm of a convolution. */
+typedef enum crmti_conv_bound_method {
+    /* EXPLICIT when the operator is small (see below), then the smallest of every bound
+     * computed (the default). */
+    CRMTI_CONV_BOUND_AUTO = 0,
+    /* The explicit out_size x in_size matrix of the padded, strided convolution in double,
+     * bounded by crmti_spectral_norm_bound (Gram iteration): within 1 + 3e-5 of the norm. */
+    CRMTI_CONV_BOUND_EXPLICIT = 1,
+    /* Polyphase + Fourier: the strided, zero-padded convolution is a selection of the
+     * outputs of a stride-1 circular convolution with in_c s^2 channels on an
+     * (out_h + k' - 1) x (out_w + k' - 1) grid (k' = ceil(k / s)); its norm is the largest,
+     * over the grid's frequencies, spectral norm of the out_c x in_c s^2 complex matrix of
+     * the kernel's DFT, each bounded by Gram iteration on its real 2x2-block form. */
+    CRMTI_CONV_BOUND_FOURIER = 2,
+    /* sqrt(||A||_1 ||A||_inf), both computed exactly (up to rounding) on the sparse
+     * operator. Always an upper bound, often loose. */
+    CRMTI_CONV_BOUND_NORM1INF = 3
+} crmti_conv_bound_method;
+
+/* The explicit path is used (AUTO) when the operator has at most this many entries and its
+ * smaller side is at most CRMTI_CONV_EXPLICIT_MAX_SIDE. */
+#define CRMTI_CONV_EXPLICIT_MAX_ENTRIES (1u << 21)
+#define CRMTI_CONV_EXPLICIT_MAX_SIDE 512
+
+/* Provable upper bound of ||A||_2, A the linear map of a CONV2D layer (its weights w in the
+ * layer's layout; the bias does not enter a Lipschitz constant), for the layer's actual
+ * padding and stride. method: crmti_conv_bound_method; EXPLICIT on a layer above the size
+ * limits gives CRMT_ERR_UNSUPPORTED. Every double computation is covered by an explicit
+ * rounding allowance and the relative slack CRMTI_LIP_SLACK. Fails only on memory. */
+crmt_status crmti_conv_norm_bound(const struct crmti_layer *layer, const float *w, int method,
+                                  double *bound);
+
+/* Provable upper bound of the l2 Lipschitz constant of one encoder layer: CONV2D as above
+ * (AUTO), AVGPOOL min(sqrt(cov_max) / k, explicit single-channel bound when small),
+ * MAXPOOL sqrt(cov_max), where cov_max is the largest number of pooling windows covering
+ * one input cell (1 without overlap); LINEAR its spectral bound; RELU and FLATTEN 1. */
+crmt_status crmti_layer_lipschitz_bound(const struct crmti_layer *layer, const float *params,
+                                        double *bound);
+
+/* Largest number of pooling (or convolution, padding included) windows covering one input
+ * cell of the layer: the product of the per-dimension maxima. */
+int crmti_layer_max_cover(const struct crmti_layer *layer);
+
 #endif
