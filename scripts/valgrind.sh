@@ -113,8 +113,11 @@ run_suite() {
         echo 1 >"$logs/$name.rc"
         return
     fi
-    env CK_FORK=no CK_DEFAULT_TIMEOUT=0 CK_EXCLUDE_CASE="${EXCLUDE[$name]:-}" \
-        OPENBLAS_NUM_THREADS=1 \
+    local select=()
+    if [ -n "${EXCLUDE[$name]:-}" ]; then
+        select=(CK_EXCLUDE_CASE="${EXCLUDE[$name]}")
+    fi
+    env CK_FORK=no CK_DEFAULT_TIMEOUT=0 "${select[@]}" OPENBLAS_NUM_THREADS=1 \
         timeout --kill-after=10 "$timeout_s" \
         valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
         --show-leak-kinds=definite,indirect --num-callers=30 \
