@@ -520,6 +520,142 @@ START_TEST(test_spec)
 END_TEST
 
 /* ------------------------------------------------------------------------------------------
+ * model.h: image modalities, convolution, pooling, flatten */
+
+START_TEST(test_spec_image)
+{
+    begin_test();
+    crmt_spec *spec = NULL;
+    int img = -1, flat = -1;
+    /* Baseline: a 2 x 6 x 6 image through conv, max pool, avg pool, flatten and a linear layer,
+     * next to a flat modality; built, trained one step, predicted, saved and loaded. */
+    OK(crmt_spec_create(&spec, K));
+    OK(crmt_spec_add_modality_image(spec, "img", 2, 6, 6, &img));
+    OK(crmt_spec_add_conv2d(spec, img, 3, 3, 1, 1));
+    OK(crmt_spec_add_relu(spec, img));
+    OK(crmt_spec_add_maxpool(spec, img, 2, 2));
+    OK(crmt_spec_add_avgpool(spec, img, 2, 1));
+    OK(crmt_spec_add_flatten(spec, img));
+    OK(crmt_spec_add_linear(spec, img, 4));
+    OK(crmt_spec_add_modality(spec, "flat", DB, &flat));
+    {
+        crmt_model *model = NULL, *back = NULL;
+        crmt_optimizer *opt = NULL;
+        static float pix[N * 2 * 6 * 6];
+        for (size_t i = 0; i < sizeof pix / sizeof *pix; i++)
+            pix[i] = (float)((i * 37) % 17) / 17.0f;
+        const float *in[2] = {pix, xb};
+        int32_t pred[N];
+        OK(crmt_model_create(&model, spec, 1));
+        OK(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD));
+        OK(crmt_train_step(model, opt, in, labels, N, NULL, NULL));
+        OK(crmt_model_predict(model, in, N, pred, NULL));
+        size_t size = 0;
+        unsigned char *buf = save_to_buffer(model, &size);
+        OK(crmt_model_load_buffer(&back, buf, size));
+        free(buf);
+        crmt_model_destroy(back);
+        crmt_optimizer_destroy(opt);
+        crmt_model_destroy(model);
+    }
+
+    FAILS(crmt_spec_add_modality_image(NULL, "x", 1, 2, 2, NULL), CRMT_ERR_INVALID_ARGUMENT);
+    static const int bad_shape[][3] = {{0, 4, 4}, {1, 0, 4}, {1, 4, 0}, {-1, 4, 4},
+                                       {1, -4, 4}, {1, 4, INT_MIN}, {4096, 4096, 4096},
+                                       {INT_MAX, INT_MAX, INT_MAX}, {1, 1 << 13, 1 << 12}};
+    for (size_t i = 0; i < sizeof bad_shape / sizeof *bad_shape; i++)
+        FAILS(crmt_spec_add_modality_image(spec, "x", bad_shape[i][0], bad_shape[i][1],
+                                           bad_shape[i][2], NULL),
+              CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_modality_image(spec, "0123456789012345678901234567890123", 1, 2, 2,
+                                       NULL),
+          CRMT_ERR_INVALID_ARGUMENT);
+    {
+        crmt_spec *full = NULL;
+        OK(crmt_spec_create(&full, K));
+        for (int m = 0; m < CRMT_MAX_MODALITIES; m++)
+            OK(crmt_spec_add_modality_image(full, NULL, 1, 1, 1, NULL));
+        FAILS(crmt_spec_add_modality_image(full, NULL, 1, 1, 1, NULL),
+              CRMT_ERR_INVALID_ARGUMENT);
+        crmt_spec_destroy(full);
+    }
+
+    crmt_spec *s2 = NULL;
+    int im = -1;
+    OK(crmt_spec_create(&s2, K));
+    OK(crmt_spec_add_modality_image(s2, NULL, 2, 5, 5, &im));
+    OK(crmt_spec_add_modality(s2, NULL, 6, NULL)); /* modality 1: a flat vector */
+    /* conv2d(spec, modality, out_channels, kernel, stride, padding) */
+    FAILS(crmt_spec_add_conv2d(NULL, 0, 2, 3, 1, 0), CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_conv2d(s2, -1, 2, 3, 1, 0), CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_conv2d(s2, 2, 2, 3, 1, 0), CRMT_ERR_INVALID_ARGUMENT);
+    static const int bad_conv[][4] = {
+        {0, 3, 1, 0},       /* no output channel */
+        {-2, 3, 1, 0},      {INT_MAX, 3, 1, 0}, /* output too large */
+        {2, 0, 1, 0},       /* kernel 0 */
+        {2, -3, 1, 0},      {2, 6, 1, 0}, /* kernel larger than the 5 x 5 input */
+        {2, INT_MAX, 1, 0}, {2, 3, 0, 0}, /* stride 0 */
+        {2, 3, -1, 0},      {2, 3, 1, -1}, /* negative padding */
+        {2, 3, 1, 2},       /* padding above kernel / 2 */
+        {2, 1, 1, 1},       {1 << 20, 1, 1, 0}, /* output above 2^24 values */
+    };
+    for (size_t i = 0; i < sizeof bad_conv / sizeof *bad_conv; i++)
+        FAILS(crmt_spec_add_conv2d(s2, im, bad_conv[i][0], bad_conv[i][1], bad_conv[i][2],
+                                   bad_conv[i][3]),
+              CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_avgpool(NULL, 0, 2, 2), CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_maxpool(NULL, 0, 2, 2), CRMT_ERR_INVALID_ARGUMENT);
+    static const int bad_pool[][2] = {{0, 1}, {-1, 1}, {6, 1}, {INT_MAX, 1}, {2, 0}, {2, -2}};
+    for (size_t i = 0; i < sizeof bad_pool / sizeof *bad_pool; i++) {
+        FAILS(crmt_spec_add_avgpool(s2, im, bad_pool[i][0], bad_pool[i][1]),
+              CRMT_ERR_INVALID_ARGUMENT);
+        FAILS(crmt_spec_add_maxpool(s2, im, bad_pool[i][0], bad_pool[i][1]),
+              CRMT_ERR_INVALID_ARGUMENT);
+    }
+    FAILS(crmt_spec_add_avgpool(s2, 5, 2, 2), CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_maxpool(s2, -1, 2, 2), CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_flatten(NULL, 0), CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_flatten(s2, -1), CRMT_ERR_INVALID_ARGUMENT);
+    FAILS(crmt_spec_add_flatten(s2, 2), CRMT_ERR_INVALID_ARGUMENT);
+    /* Wrong order: image layers on a flat modality, or after a flatten / linear layer
+     * ("may only follow an image"; the headers do not pin the status). */
+    FAILS2(crmt_spec_add_conv2d(s2, 1, 2, 1, 1, 0), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    FAILS2(crmt_spec_add_avgpool(s2, 1, 1, 1), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    FAILS2(crmt_spec_add_maxpool(s2, 1, 1, 1), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    FAILS2(crmt_spec_add_flatten(s2, 1), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    OK(crmt_spec_add_maxpool(s2, im, 2, 1)); /* 2 x 4 x 4 */
+    OK(crmt_spec_add_flatten(s2, im));
+    FAILS2(crmt_spec_add_conv2d(s2, im, 2, 1, 1, 0), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    FAILS2(crmt_spec_add_avgpool(s2, im, 1, 1), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    FAILS2(crmt_spec_add_flatten(s2, im), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    OK(crmt_spec_add_linear(s2, im, 3));
+    FAILS2(crmt_spec_add_maxpool(s2, im, 1, 1), CRMT_ERR_INVALID_ARGUMENT, CRMT_ERR_STATE);
+    {
+        /* Too many layers. */
+        crmt_spec *deep = NULL;
+        crmt_status st = CRMT_OK;
+        int d = -1;
+        OK(crmt_spec_create(&deep, K));
+        OK(crmt_spec_add_modality_image(deep, NULL, 1, 3, 3, &d));
+        for (int l = 0; l < 10000 && st == CRMT_OK; l++)
+            st = crmt_spec_add_maxpool(deep, d, 1, 1);
+        ck_assert_int_ne(st, CRMT_OK);
+        FAILS(crmt_spec_add_avgpool(deep, d, 1, 1), CRMT_ERR_INVALID_ARGUMENT);
+        FAILS(crmt_spec_add_conv2d(deep, d, 1, 1, 1, 0), CRMT_ERR_INVALID_ARGUMENT);
+        crmt_spec_destroy(deep);
+    }
+    /* The failed calls changed nothing: the spec still builds. */
+    crmt_model *model = NULL;
+    OK(crmt_model_create(&model, s2, 2));
+    ck_assert_int_eq(crmt_model_feature_dim(model, im), 3);
+    crmt_model_destroy(model);
+    crmt_spec_destroy(s2);
+    crmt_spec_destroy(spec);
+    end_test();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------
  * model.h: model creation and queries */
 
 START_TEST(test_model_create_and_queries)
@@ -1952,6 +2088,7 @@ static Suite *bad_inputs_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_common);
     tcase_add_test(tc, test_spec);
+    tcase_add_test(tc, test_spec_image);
     tcase_add_test(tc, test_model_create_and_queries);
     tcase_add_test(tc, test_model_compute);
     tcase_add_test(tc, test_model_files);
