@@ -3,7 +3,8 @@
 # Rules for public headers (docs/abi.md):
 #  - the only system headers included are <stddef.h> and <stdint.h>; other includes are
 #    "crmt/..." headers;
-#  - a header that declares CRMT_API functions wraps them in extern "C" for C++.
+#  - a header that declares CRMT_API functions wraps them in extern "C" for C++;
+#  - structs and unions have a tag (no anonymous `struct {`).
 file(GLOB headers "${CRMT_INCLUDE_DIR}/*.h")
 set(errors "")
 foreach(header IN LISTS headers)
@@ -15,6 +16,11 @@ foreach(header IN LISTS headers)
     endif()
   endforeach()
   file(READ "${header}" text)
+  # Public structs need a tag (typedef struct crmt_x { ... } crmt_x;): the ABI check tells
+  # public structs from opaque and internal ones by that tag (scripts/lib.sh).
+  if(text MATCHES "(struct|union)[ \t\r\n]*{")
+    string(APPEND errors "crmt/${file}: anonymous struct or union; give it a crmt_ tag\n")
+  endif()
   if(text MATCHES "CRMT_API[ \t\n]+[A-Za-z_]")
     if(NOT text MATCHES "extern \"C\"")
       string(APPEND errors "crmt/${file}: declares CRMT_API functions without extern \"C\"\n")
