@@ -55,8 +55,17 @@ else
         sudo=(sudo)
     fi
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Up to three tries: a mirror hiccup should not fail a CI run.
+    for try in 1 2 3; do
+        if "${sudo[@]}" apt-get update -qq &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends "${missing[@]}"; then
+            break
+        fi
+        [ "$try" -lt 3 ] || { echo "error: apt-get failed 3 times" >&2; exit 1; }
+        echo "apt-get failed (try $try of 3); retrying in 10 s"
+        sleep 10
+    done
 fi
 echo "$(cmake --version | head -n 1); $(cc --version | head -n 1); abidiff $(abidiff --version | awk '{print $NF}')"
 
