@@ -238,7 +238,7 @@ static long load_clips(const char *plan_path, const char *clip_dir, clip **out)
     long rc = -1;
     while (fgets(line, sizeof line, f)) {
         chomp(line);
-        char *field[7];
+        char *field[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
         int nf = 0;
         for (char *p = line; nf < 7;) {
             field[nf++] = p;
@@ -249,10 +249,10 @@ static long load_clips(const char *plan_path, const char *clip_dir, clip **out)
             p = t + 1;
         }
         int split = -1;
-        for (int s = 0; s < 3; s++)
-            if (nf == 7 && strcmp(field[0], split_names[s]) == 0)
+        for (int s = 0; s < 3 && nf == 7; s++)
+            if (strcmp(field[0], split_names[s]) == 0)
                 split = s;
-        if (split < 0 || strlen(field[1]) != 1 || field[1][0] < '0' || field[1][0] > '9' ||
+        if (split < 0 || !field[1] || !field[6] || strlen(field[1]) != 1 || field[1][0] < '0' || field[1][0] > '9' ||
             strchr(field[6], '/')) {
             fprintf(stderr, "avdigits_prep: %s:%zu: bad plan line\n", plan_path, n + 1);
             goto done;
