@@ -5,9 +5,11 @@
 #include "nn/layer.h"
 
 /* Samples per im2col group are chosen so that the group's col and tmp buffers hold at most
- * this many floats (at least one sample): the buffers stay cache-sized and the workspace
- * does not grow with the batch. */
-#define CRMTI_CONV_GROUP_FLOATS (1u << 18)
+ * this many floats (at least one sample): 256 KB, so that they stay in L2 between im2col and
+ * the sgemm calls, and the workspace does not grow with the batch. Measured with
+ * bench/bench_conv (docs/conv.md): the sgemm calls on L2-resident groups run up to twice as
+ * fast as one call over the whole batch, whose operands stream from memory. */
+#define CRMTI_CONV_GROUP_FLOATS (1u << 16)
 
 /* Samples per group for a batch. */
 int crmti_conv_group(const crmti_layer *l, int batch);
