@@ -1,7 +1,9 @@
 /* The data preparation tools' code (tools/): WAV parsing, the FFTs against a naive DFT, the
  * band edges, trimming, resampling, the 560 audio features against NumPy, the RNG, IDX
  * reading, and the .npy writer (byte-identical to numpy.save, and a round trip through the
- * library's crmt_dataset_load_npy_modality / _labels).
+ * library's crmt_dataset_load_npy_modality / _labels), and the two tools end to end: their
+ * output (satellite from the committed CSV, AV-digits from a tiny fake MNIST and tone clips)
+ * loads into crmt_datasets with the expected shapes, labels and pairing.
  *
  * Reference numbers marked "NumPy" were computed once with NumPy 1.24.2 (Debian
  * python3-numpy) and pasted here; the script is in the comment above each. */
@@ -609,6 +611,270 @@ START_TEST(test_npy_round_trip_through_library)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------
+ * The tools end to end: their output loads into a crmt_dataset. */
+
+static crmt_dataset *load_split(const char *dir, const char *split, size_t n, int n_modalities)
+{
+    char path[1024];
+    crmt_dataset *ds;
+    ck_assert_int_eq(crmt_dataset_create(&ds, n, n_modalities), CRMT_OK);
+    for (int m = 0; m < n_modalities; m++) {
+        snprintf(path, sizeof path, "%s/%s_m%d.npy", dir, split, m);
+        ck_assert_msg(crmt_dataset_load_npy_modality(ds, m, path) == CRMT_OK, "%s: %s", path,
+                      crmt_last_error());
+    }
+    snprintf(path, sizeof path, "%s/%s_y.npy", dir, split);
+    ck_assert_msg(crmt_dataset_load_npy_labels(ds, path) == CRMT_OK, "%s: %s", path,
+                  crmt_last_error());
+    return ds;
+}
+
+/* Read an '<i8' .npy file of count values whose shape is printed by shape_fmt. */
+static void read_npy_i8(const char *path, size_t count, const char *shape_fmt, size_t n,
+                        int64_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char pre[10];
+    ck_assert_uint_eq(fread(pre, 1, 10, f), 10);
+    ck_assert_int_eq(memcmp(pre, "\x93NUMPY\x01\x00", 8), 0);
+    size_t hlen = pre[8] | (size_t)pre[9] << 8;
+    char header[1024], want[128], shape[64];
+    ck_assert_uint_lt(hlen, sizeof header);
+    ck_assert_uint_eq(fread(header, 1, hlen, f), hlen);
+    header[hlen] = '\0';
+    snprintf(shape, sizeof shape, shape_fmt, n);
+    snprintf(want, sizeof want, "{'descr': '<i8', 'fortran_order': False, 'shape': %s, }", shape);
+    ck_assert_ptr_nonnull(strstr(header, want));
+    for (size_t i = 0; i < count; i++) {
+        unsigned char b[8];
+        ck_assert_uint_eq(fread(b, 1, 8, f), 8);
+        uint64_t v = 0;
+        for (int k = 7; k >= 0; k--)
+            v = v << 8 | b[k];
+        memcpy(&out[i], &v, 8);
+    }
+    ck_assert_int_eq(fgetc(f), EOF);
+    fclose(f);
+}
+
+#ifdef CRMT_TOOLS_PREPARE_SATELLITE
+START_TEST(test_prepare_satellite_end_to_end)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' --seed 1 '%s' '%s' >/dev/null", CRMT_TOOLS_PREPARE_SATELLITE,
+             CRMT_TOOLS_SATELLITE_CSV, tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *splits[3] = {"train", "val", "test"};
+    const size_t n[3] = {3862, 1288, 1285};
+    /* Class counts of the 6435 rows: red soil, cotton crop, grey soil, damp grey soil,
+     * vegetation stubble, very damp grey soil. */
+    const size_t want_class[6] = {1533, 703, 1358, 626, 707, 1508};
+    size_t class_count[6] = {0};
+    for (int s = 0; s < 3; s++) {
+        crmt_dataset *ds = load_split(tmpdir, splits[s], n[s], 2);
+        ck_assert_uint_eq(crmt_dataset_dim(ds, 0), 18);
+        ck_assert_uint_eq(crmt_dataset_dim(ds, 1), 18);
+        const int32_t *y = crmt_dataset_labels(ds);
+        for (size_t i = 0; i < n[s]; i++) {
+            ck_assert(y[i] >= 0 && y[i] < 6);
+            class_count[y[i]]++;
+        }
+        if (s == 0) /* standardised with the training statistics */
+            for (int m = 0; m < 2; m++) {
+                const float *x = crmt_dataset_data(ds, m);
+                for (int j = 0; j < 18; j++) {
+                    double s1 = 0, s2 = 0;
+                    for (size_t i = 0; i < n[s]; i++) {
+                        s1 += x[i * 18 + (size_t)j];
+                        s2 += (double)x[i * 18 + (size_t)j] * x[i * 18 + (size_t)j];
+                    }
+                    ck_assert_double_eq_tol(s1 / (double)n[s], 0.0, 1e-4);
+                    ck_assert_double_eq_tol(s2 / (double)n[s], 1.0, 1e-4);
+                }
+            }
+        crmt_dataset_destroy(ds);
+    }
+    for (int c = 0; c < 6; c++)
+        ck_assert_uint_eq(class_count[c], want_class[c]);
+    /* Bad input: a missing file and a malformed CSV are refused. */
+    snprintf(cmd, sizeof cmd, "'%s' '%s/none.csv.gz' '%s' 2>/dev/null", CRMT_TOOLS_PREPARE_SATELLITE,
+             tmpdir, tmpdir);
+    ck_assert_int_ne(system(cmd), 0);
+    char bad[400];
+    tmp_path(bad, sizeof bad, "bad.csv");
+    const char *text = "\"x.1\",\"classes\"\n1,2,\"red soil\"\n";
+    write_file(bad, text, strlen(text));
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 2>/dev/null", CRMT_TOOLS_PREPARE_SATELLITE, bad, tmpdir);
+    ck_assert_int_ne(system(cmd), 0);
+}
+END_TEST
+#endif
+
+/* A tiny AV-digits: 40 fake MNIST training images and 20 test images (image i has all
+ * pixels equal to i and label i % 10), one clip per split and digit (a tone whose frequency
+ * depends on the digit, with silence around it), and the plan naming them. */
+static void write_fake_avdigits(void)
+{
+    char path[400];
+    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28};
+    unsigned char lhdr[8] = {0, 0, 8, 1, 0, 0, 0, 0};
+    const char *names[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                               {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+    for (int f = 0; f < 2; f++) {
+        int n = f == 0 ? 40 : 20;
+        size_t len = 16 + (size_t)n * 784;
+        unsigned char *img = malloc(len), lab[8 + 40];
+        ck_assert_ptr_nonnull(img);
+        memcpy(img, hdr, 16);
+        img[7] = (unsigned char)n;
+        memcpy(lab, lhdr, 8);
+        lab[7] = (unsigned char)n;
+        for (int i = 0; i < n; i++) {
+            memset(img + 16 + (size_t)i * 784, i * 5 + f, 784);
+            lab[8 + i] = (unsigned char)(i % 10);
+        }
+        tmp_path(path, sizeof path, names[f][0]);
+        write_file(path, img, len);
+        tmp_path(path, sizeof path, names[f][1]);
+        write_file(path, lab, 8 + (size_t)n);
+        free(img);
+    }
+    tmp_path(path, sizeof path, "plan.tsv");
+    FILE *plan = fopen(path, "w");
+    ck_assert_ptr_nonnull(plan);
+    const char *splits[3] = {"train", "val", "test"};
+    for (int s = 0; s < 3; s++)
+        for (int d = 0; d < 10; d++) {
+            char file[64];
+            snprintf(file, sizeof file, "v%d-%d-s150-p50.wav", s, d);
+            fprintf(plan, "%s\t%d\tword\tv%d\t150\t50\t%s\n", splits[s], d, s, file);
+            size_t n = 3000 + 100 * (size_t)d, len;
+            unsigned char *w = make_wav(n, &len);
+            for (size_t i = 0; i < n; i++) {
+                double v = (i < 200 || i + 200 >= n) ? 0.0
+                                                     : 0.5 * sin(0.05 * (d + 1) * (double)i);
+                long q = lrint(v * 32767.0);
+                w[44 + 2 * i] = (unsigned char)(q & 0xff);
+                w[45 + 2 * i] = (unsigned char)((q >> 8) & 0xff);
+            }
+            tmp_path(path, sizeof path, file);
+            write_file(path, w, len);
+            free(w);
+        }
+    ck_assert_int_eq(fclose(plan), 0);
+}
+
+START_TEST(test_avdigits_build_end_to_end)
+{
+    write_fake_avdigits();
+    char out[400], cmd[8192];
+    tmp_path(out, sizeof out, "out");
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && '%s' build --plan '%s/plan.tsv' --clips '%s' "
+             "--mnist '%s' --out '%s' --train 25 --val 15 --test 20 --seed 3 >/dev/null",
+             out, CRMT_TOOLS_AVDIGITS_PREP, tmpdir, tmpdir, tmpdir, out);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *splits[3] = {"train", "val", "test"};
+    const size_t n[3] = {25, 15, 20};
+    int seen_train[40] = {0};
+    for (int s = 0; s < 3; s++) {
+        crmt_dataset *ds = load_split(out, splits[s], n[s], 2);
+        ck_assert_uint_eq(crmt_dataset_dim(ds, 0), 784);
+        ck_assert_uint_eq(crmt_dataset_dim(ds, 1), 560);
+        const float *img = crmt_dataset_data(ds, 0), *aud = crmt_dataset_data(ds, 1);
+        const int32_t *y = crmt_dataset_labels(ds);
+        /* src: the MNIST index and the plan line of the clip ('<i8', n x 2; read here: the
+         * library takes integer arrays as labels only). */
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s_src.npy", out, splits[s]);
+        int64_t sv[2 * 25];
+        read_npy_i8(path, n[s] * 2, "(%zu, 2)", n[s], sv);
+        for (size_t i = 0; i < n[s]; i++) {
+            int mi = (int)sv[2 * i], line = (int)sv[2 * i + 1];
+            ck_assert_int_eq(y[i], mi % 10);           /* the image's label */
+            ck_assert_int_eq(line, s * 10 + y[i]);     /* the split's clip of that digit */
+            ck_assert_float_eq(img[i * 784 + 5], (float)((mi * 5 + (s == 2)) / 255.0));
+            if (s < 2) {
+                ck_assert_int_lt(mi, 40);
+                ck_assert_int_eq(seen_train[mi]++, 0); /* train and val images disjoint */
+            }
+            /* Pairs of one digit (same clip) have the same audio features. */
+            for (size_t k = 0; k < i; k++)
+                if (y[k] == y[i])
+                    ck_assert_int_eq(memcmp(aud + k * 560, aud + i * 560, 560 * sizeof *aud), 0);
+        }
+        crmt_dataset_destroy(ds);
+    }
+
+    /* The same seed gives the same files; a noise preset keeps the pairs and the labels. */
+    char out2[400];
+    tmp_path(out2, sizeof out2, "out2");
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && '%s' build --plan '%s/plan.tsv' --clips '%s' "
+             "--mnist '%s' --out '%s' --train 25 --val 15 --test 20 --seed 3 --audio-snr -10 "
+             "--image-noise 0.5 >/dev/null && cmp -s '%s/test_src.npy' '%s/test_src.npy' && "
+             "cmp -s '%s/train_y.npy' '%s/train_y.npy' && ! cmp -s '%s/train_m1.npy' "
+             "'%s/train_m1.npy' && ! cmp -s '%s/train_m0.npy' '%s/train_m0.npy'",
+             out2, CRMT_TOOLS_AVDIGITS_PREP, tmpdir, tmpdir, tmpdir, out2, out, out2, out, out2,
+             out, out2, out, out2);
+    ck_assert_int_eq(system(cmd), 0);
+    /* Bad options and a missing clip are refused. */
+    snprintf(cmd, sizeof cmd, "'%s' build --plan '%s/plan.tsv' --clips '%s' --mnist '%s' "
+             "--out '%s' --train 0 2>/dev/null", CRMT_TOOLS_AVDIGITS_PREP, tmpdir, tmpdir,
+             tmpdir, out);
+    ck_assert_int_ne(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "rm '%s/v2-3-s150-p50.wav' && '%s' build --plan '%s/plan.tsv' "
+             "--clips '%s' --mnist '%s' --out '%s' --train 25 --val 15 --test 20 2>/dev/null",
+             tmpdir, CRMT_TOOLS_AVDIGITS_PREP, tmpdir, tmpdir, tmpdir, out);
+    ck_assert_int_ne(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_avdigits_plan)
+{
+    char voices[400], cmd[8192], planf[400];
+    tmp_path(voices, sizeof voices, "voices.txt");
+    const char *text = "f3\nMr serious\nm1\nAlex\nf3\nklatt\ncroak\n";
+    write_file(voices, text, strlen(text));
+    tmp_path(planf, sizeof planf, "plan.tsv");
+    snprintf(cmd, sizeof cmd, "'%s' plan --seed 5 --clips-per 3 --test-voices 2 --val-voices 1 "
+             "'%s' > '%s'", CRMT_TOOLS_AVDIGITS_PREP, voices, planf);
+    ck_assert_int_eq(system(cmd), 0);
+    FILE *f = fopen(planf, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int lines = 0, per_split[3] = {0};
+    while (fgets(line, sizeof line, f)) {
+        char split[8], word[16], voice[64], file[128];
+        int digit, speed, pitch;
+        /* The voice may hold a space: split on tabs. */
+        ck_assert_int_eq(sscanf(line, "%7[^\t]\t%d\t%15[^\t]\t%63[^\t]\t%d\t%d\t%127[^\n]", split,
+                                &digit, word, voice, &speed, &pitch, file), 7);
+        ck_assert(speed >= 110 && speed <= 209 && pitch >= 0 && pitch <= 99);
+        ck_assert(digit >= 0 && digit <= 9);
+        per_split[strcmp(split, "train") == 0 ? 0 : strcmp(split, "val") == 0 ? 1 : 2]++;
+        if (strcmp(voice, "Mr serious") == 0) {
+            char want[128];
+            snprintf(want, sizeof want, "Mr_serious-%d-s%d-p%d.wav", digit, speed, pitch);
+            ck_assert_str_eq(file, want);
+        }
+        lines++;
+    }
+    fclose(f);
+    ck_assert_int_eq(lines, 6 * 10 * 3); /* 6 unique voices */
+    ck_assert_int_eq(per_split[2], 2 * 30);
+    ck_assert_int_eq(per_split[1], 1 * 30);
+    ck_assert_int_eq(per_split[0], 3 * 30);
+    /* Deterministic; too few voices refused. */
+    snprintf(cmd, sizeof cmd, "'%s' plan --seed 5 --clips-per 3 --test-voices 2 --val-voices 1 "
+             "'%s' | cmp -s - '%s'", CRMT_TOOLS_AVDIGITS_PREP, voices, planf);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' plan --test-voices 5 --val-voices 1 '%s' >/dev/null 2>&1",
+             CRMT_TOOLS_AVDIGITS_PREP, voices);
+    ck_assert_int_ne(system(cmd), 0);
+}
+END_TEST
+
 static Suite *tools_suite(void)
 {
     Suite *s = suite_create("tools");
@@ -627,6 +893,14 @@ static Suite *tools_suite(void)
     tcase_add_test(tc, test_npy_header_matches_numpy);
     tcase_add_test(tc, test_npy_round_trip_through_library);
     suite_add_tcase(s, tc);
+    TCase *e2e = tcase_create("end_to_end");
+    tcase_add_checked_fixture(e2e, tmp_setup, tmp_teardown);
+#ifdef CRMT_TOOLS_PREPARE_SATELLITE
+    tcase_add_test(e2e, test_prepare_satellite_end_to_end);
+#endif
+    tcase_add_test(e2e, test_avdigits_build_end_to_end);
+    tcase_add_test(e2e, test_avdigits_plan);
+    suite_add_tcase(s, e2e);
     return s;
 }
 
