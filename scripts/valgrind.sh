@@ -18,8 +18,9 @@
 # suites in SKIP below are not run under valgrind, each with its reason; Check selects test
 # cases only per tcase (CK_EXCLUDE_CASE), and these suites are one tcase each. Everything
 # else runs. The skipped suites run in full under ASan+UBSan in scripts/test.sh, and the
-# library paths they use (training with every method, certification, evaluation) run under
-# valgrind on tiny models in test_bad_inputs (its "baseline" calls) and test_attack.
+# library paths they use (training with every method, certification, evaluation, conv and
+# pooling layers) run under valgrind on tiny models in test_bad_inputs (its "baseline"
+# calls) and test_attack.
 #
 # Environment:
 #   CRMT_SKIP_APT=1                 never call apt-get
@@ -40,6 +41,7 @@ declare -A SKIP=(
     [test_train_digits]="6 digits trainings (~2 s native, ~60 s under valgrind)"
     [test_certify]="trains 8 digits models and runs 2700 PGD attacks (~15 s native, >10 min)"
     [test_crmt]="trains every method on digits (~8 s native, >6 min)"
+    [test_conv]="trains digits conv models, PGD soundness attack (~28 s native)"
 )
 # Check test cases (tcase names, passed as CK_EXCLUDE_CASE) left out of suites that run.
 declare -A EXCLUDE=()
