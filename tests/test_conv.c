@@ -341,6 +341,7 @@ static const int conv_cases[][7] = {
     {1, 5, 7, 2, 3, 1, 1}, {3, 6, 5, 2, 3, 2, 1}, {1, 7, 6, 3, 5, 1, 2}, {3, 5, 4, 2, 1, 1, 0},
     {1, 8, 9, 2, 5, 2, 2}, {3, 7, 4, 4, 3, 2, 0}, {1, 4, 4, 1, 3, 1, 0}, {3, 6, 8, 2, 5, 2, 1},
     {1, 3, 9, 2, 3, 2, 1}, {3, 9, 3, 1, 1, 2, 0}, {1, 6, 6, 2, 5, 1, 0}, {3, 4, 6, 2, 3, 1, 1},
+    {3, 8, 7, 2, 2, 3, 0}, /* stride > kernel: uncovered input cells */
 };
 
 START_TEST(test_conv_gradients)
@@ -734,6 +735,23 @@ START_TEST(test_conv_bounds_large)
         free(av);
         free(s);
     }
+}
+END_TEST
+
+/* Wide layers: AUTO skips the Fourier bound above CRMTI_CONV_FOURIER_MAX_FLOPS and returns
+ * the norm-1/inf bound (sound, loose) at once. */
+START_TEST(test_conv_bounds_wide)
+{
+    crmti_layer l = conv_layer(256, 16, 16, 256, 3, 1, 1);
+    float *p = malloc(sizeof(float) * l.n_params);
+    crmti_rng rng;
+    crmti_rng_seed(&rng, 2);
+    fill_random(p, l.n_params, &rng, 0.02);
+    double a = 0.0, n1 = 0.0;
+    ck_assert_int_eq(crmti_conv_norm_bound(&l, p, CRMTI_CONV_BOUND_AUTO, &a), CRMT_OK);
+    ck_assert_int_eq(crmti_conv_norm_bound(&l, p, CRMTI_CONV_BOUND_NORM1INF, &n1), CRMT_OK);
+    ck_assert(a == n1 && a > 0.0);
+    free(p);
 }
 END_TEST
 
@@ -1340,6 +1358,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_spec_validation);
     tcase_add_test(tc, test_conv_bounds_random);
     tcase_add_test(tc, test_conv_bounds_large);
+    tcase_add_test(tc, test_conv_bounds_wide);
     tcase_add_test(tc, test_pool_bounds);
     tcase_add_test(tc, test_random_model_bounds);
     tcase_add_test(tc, test_digits_train_bounds_and_soundness);

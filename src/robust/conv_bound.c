@@ -91,11 +91,32 @@ static crmt_status explicit_bound(const crmti_layer *l, const double *wd, double
 
 /* ---- polyphase Fourier bound ---- */
 
+/* Phases r < min(s, k) of each dimension carry weights (a phase r >= k has none: its columns
+ * of W-hat are zero and do not change the singular values, so they are left out). */
+static int live_phases(const crmti_layer *l)
+{
+    return l->stride < l->kernel ? l->stride : l->kernel;
+}
+
+/* Estimated flops of fourier_bound: half the frequencies, each a Gram iteration on the
+ * smaller side of the 2 out_c x 2 in_c sr^2 real matrix. */
+static double fourier_cost(const crmti_layer *l)
+{
+    const int k = l->kernel, s = l->stride, sr = live_phases(l);
+    const double kp = (double)((k + s - 1) / s);
+    const double m1 = l->out_h + kp - 1.0, m2 = l->out_w + kp - 1.0;
+    const double cp = (double)l->in_c * sr * sr, oc = (double)l->out_c;
+    const double side = 2.0 * (oc < cp ? oc : cp), big = 2.0 * (oc < cp ? cp : oc);
+    return 0.5 * m1 * m2 * (side * side * big + (CRMTI_GRAM_ITERS + 1.0) * side * side * side);
+}
+
 static crmt_status fourier_bound(const crmti_layer *l, const float *w, double *bound)
 {
     const int C = l->in_c, k = l->kernel, s = l->stride, OC = l->out_c;
     const int kp = (k + s - 1) / s;          /* polyphase kernel size */
-    const int Cp = C * s * s;                /* polyphase input channels */
+    const int sr = live_phases(l);
+    const int Cp = C * sr * sr;              /* polyphase input channels with weights;
+                                                C sr^2 <= C k^2 <= 10^9 (spec checks) */
     const int M1 = l->out_h + kp - 1, M2 = l->out_w + kp - 1;
     const size_t nq = (size_t)kp * kp;
     const size_t rr = 2 * (size_t)OC, rc = 2 * (size_t)Cp;
@@ -111,13 +132,13 @@ static crmt_status fourier_bound(const crmti_layer *l, const float *w, double *b
                         "cannot allocate the Fourier bound of a convolution");
         goto done;
     }
-    /* wp[o][(c s + r1) s + r2][q1][q2] = w[o][c][q1 s + r1][q2 s + r2] (0 beyond k) */
+    /* wp[o][(c sr + r1) sr + r2][q1][q2] = w[o][c][q1 s + r1][q2 s + r2] (0 beyond k) */
     for (int o = 0; o < OC; o++)
         for (int c = 0; c < C; c++)
             for (int ki = 0; ki < k; ki++)
                 for (int kj = 0; kj < k; kj++) {
                     const int q1 = ki / s, r1 = ki % s, q2 = kj / s, r2 = kj % s;
-                    const size_t cp = ((size_t)c * s + r1) * s + r2;
+                    const size_t cp = ((size_t)c * sr + r1) * sr + r2;
                     wp[(((size_t)o * Cp + cp) * kp + q1) * kp + q2] =
                         (double)w[(((size_t)o * C + c) * k + ki) * k + kj];
                 }
@@ -301,12 +322,14 @@ crmt_status crmti_conv_norm_bound(const crmti_layer *l, const float *w, int meth
     }
     if (method == CRMTI_CONV_BOUND_NORM1INF)
         return norm1inf_bound(l, w, bound);
-    double f = 0.0, n1 = 0.0;
-    if ((st = fourier_bound(l, w, &f)) != CRMT_OK)
-        return st;
-    if (method == CRMTI_CONV_BOUND_FOURIER) {
-        *bound = f;
-        return CRMT_OK;
+    double f = INFINITY, n1 = INFINITY;
+    if (method == CRMTI_CONV_BOUND_FOURIER || fourier_cost(l) <= CRMTI_CONV_FOURIER_MAX_FLOPS) {
+        if ((st = fourier_bound(l, w, &f)) != CRMT_OK)
+            return st;
+        if (method == CRMTI_CONV_BOUND_FOURIER) {
+            *bound = f;
+            return CRMT_OK;
+        }
     }
     if ((st = norm1inf_bound(l, w, &n1)) != CRMT_OK)
         return st;

@@ -106,8 +106,8 @@ struct crmti_layer;
 
 /* How crmti_conv_norm_bound bounds the operator norm of a convolution. */
 typedef enum crmti_conv_bound_method {
-    /* EXPLICIT when the operator is small (see below), then the smallest of every bound
-     * computed (the default). */
+    /* EXPLICIT when the operator is small (see below), otherwise the smaller of FOURIER
+     * (when its cost is below CRMTI_CONV_FOURIER_MAX_FLOPS) and NORM1INF (the default). */
     CRMTI_CONV_BOUND_AUTO = 0,
     /* The explicit out_size x in_size matrix of the padded, strided convolution in double,
      * bounded by crmti_spectral_norm_bound (Gram iteration): within 1 + 3e-5 of the norm. */
@@ -116,7 +116,8 @@ typedef enum crmti_conv_bound_method {
      * outputs of a stride-1 circular convolution with in_c s^2 channels on an
      * (out_h + k' - 1) x (out_w + k' - 1) grid (k' = ceil(k / s)); its norm is the largest,
      * over the grid's frequencies, spectral norm of the out_c x in_c s^2 complex matrix of
-     * the kernel's DFT, each bounded by Gram iteration on its real 2x2-block form. */
+     * the kernel's DFT (phases r >= k, whose columns are zero, left out), each bounded by
+     * Gram iteration on its real 2x2-block form. */
     CRMTI_CONV_BOUND_FOURIER = 2,
     /* sqrt(||A||_1 ||A||_inf), both computed exactly (up to rounding) on the sparse
      * operator. Always an upper bound, often loose. */
@@ -127,6 +128,10 @@ typedef enum crmti_conv_bound_method {
  * smaller side is at most CRMTI_CONV_EXPLICIT_MAX_SIDE. */
 #define CRMTI_CONV_EXPLICIT_MAX_ENTRIES (1u << 21)
 #define CRMTI_CONV_EXPLICIT_MAX_SIDE 512
+/* AUTO computes the Fourier bound only when its estimated cost is at most this many flops
+ * (a few seconds); wider layers (hundreds of channels on both sides) get the norm-1/inf
+ * bound alone, sound but loose. */
+#define CRMTI_CONV_FOURIER_MAX_FLOPS 2e10
 
 /* Provable upper bound of ||A||_2, A the linear map of a CONV2D layer (its weights w in the
  * layer's layout; the bias does not enter a Lipschitz constant), for the layer's actual
