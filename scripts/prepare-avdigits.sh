@@ -32,9 +32,9 @@
 #   CRMT_SKIP_APT=1          never call apt-get
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$CRMT_ROOT"
-
 out=${1:-$CRMT_ROOT/data/generated/avdigits}
+case $out in /*) ;; *) out=$PWD/$out ;; esac # relative to the caller's folder
+cd "$CRMT_ROOT"
 seed=${CRMT_AVDIGITS_SEED:-1}
 clips_per=${CRMT_AVDIGITS_CLIPS_PER:-12}
 n_train=${CRMT_AVDIGITS_TRAIN:-12000}

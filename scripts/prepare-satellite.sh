@@ -17,9 +17,9 @@
 # CRMT_SKIP_APT=1 (never call apt-get), CRMT_JOBS (default 2).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$CRMT_ROOT"
-
 out=${1:-$CRMT_ROOT/data/generated/satellite}
+case $out in /*) ;; *) out=$PWD/$out ;; esac # relative to the caller's folder
+cd "$CRMT_ROOT"
 seed=${CRMT_SATELLITE_SEED:-1}
 build=${CRMT_TOOLS_BUILD_DIR:-$CRMT_ROOT/build-tools}
 input=data/satellite.csv.gz # relative to the repository root (the working directory)
