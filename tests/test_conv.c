@@ -1326,6 +1326,25 @@ START_TEST(test_format_versions)
         {64, 9, "larger than its input"},                    /* kernel 9 on 2x8 (pad 1) */
         {52, 9, "unknown layer kind 9"},
     };
+    /* image dimensions that overflow 64 bits when multiplied (a UBSan finding of the fuzzer,
+     * tests/fuzz/corpus/model/regress_ubsan_image_shape_overflow.crmt) */
+    {
+        unsigned char *copy = malloc(size);
+        memcpy(copy, buf, size);
+        for (int i = 0; i < 3; i++)
+            wr32(copy + CRMTI_OFF_MODALITIES + 40 + 4 * i, 1u << 24);
+        fix_crc(copy, size);
+        ck_assert_int_eq(crmt_model_load_buffer(&z, copy, size), CRMT_ERR_FORMAT);
+        ck_assert_ptr_nonnull(strstr(crmt_last_error(), "does not match"));
+        free(copy);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/../fuzz/corpus/model/regress_ubsan_image_shape_overflow.crmt",
+                 CRMT_TEST_DATA_DIR);
+        if (access(path, R_OK) == 0) {
+            ck_assert_int_ne(crmt_model_load(&z, path), CRMT_OK);
+            ck_assert_ptr_null(z);
+        }
+    }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         unsigned char *copy = malloc(size);
         memcpy(copy, buf, size);

@@ -154,8 +154,11 @@ crmt_status crmti_spec_validate(const crmt_spec *spec, char *msg)
             return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
                               "modality %d: input_dim %d outside [1, %d]", m, ms->input_dim,
                               CRMTI_MAX_DIM);
+        /* c h <= input_dim <= 2^24 is checked before the last product, which then stays
+         * below 2^48 (each dimension alone can be 2^24, e.g. from a file) */
         if ((ms->channels != 0 || ms->height != 0 || ms->width != 0) &&
             (ms->channels < 1 || ms->height < 1 || ms->width < 1 ||
+             (int64_t)ms->channels * ms->height > ms->input_dim ||
              (int64_t)ms->channels * ms->height * ms->width != ms->input_dim))
             return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
                               "modality %d: image shape %d x %d x %d does not match input_dim %d",
