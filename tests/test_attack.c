@@ -555,7 +555,7 @@ START_TEST(test_bad_inputs)
     crmt_certifier *cert = NULL;
     ck_assert_int_eq(crmt_certifier_create(&cert, other, NULL), CRMT_OK);
     eo.certifier = cert;
-    EXPECT_FAIL(crmt_evaluate(model, d, &eo, &r), CRMT_ERR_INVALID_ARGUMENT);
+    EXPECT_FAIL(crmt_evaluate(model, d, &eo, &r), CRMT_ERR_STATE);
     crmt_evaluate_options_init(&eo, sizeof eo);
     eo.lipschitz = CRMT_LIPSCHITZ_EMPIRICAL; /* without data */
     EXPECT_FAIL(crmt_evaluate(model, d, &eo, &r), CRMT_ERR_INVALID_ARGUMENT);

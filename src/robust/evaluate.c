@@ -279,7 +279,7 @@ crmt_status crmt_evaluate(const crmt_model *model, const crmt_dataset *data,
     }
     if (o.certify && o.certifier) {
         if (o.certifier->model != model)
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+            return crmti_fail(NULL, CRMT_ERR_STATE,
                               "the certifier was built for another model");
         if (crmti_certifier_stale(o.certifier))
             return crmti_fail(NULL, CRMT_ERR_STATE,
