@@ -309,7 +309,7 @@ crmti_ws *crmti_ws_create(const crmt_model *model, int max_batch)
             layer_scratch =
                 max_size(layer_scratch, crmti_layer_scratch_size(&enc->layers[l], max_batch));
         }
-        floats += 2 * K * (size_t)enc->out_size; /* wt, dwt */
+        floats += 3 * K * (size_t)enc->out_size; /* wt, dwt, head_key */
         floats += 2 * B * K;                     /* g, dg */
         doubles += crmti_head_norm_cache_size((int)K, enc->out_size, model->orthonormal[m]);
         scratch = max_size(scratch, crmti_head_norm_scratch_size((int)K, enc->out_size));
@@ -340,6 +340,8 @@ crmti_ws *crmti_ws_create(const crmt_model *model, int max_batch)
         ws->wt[m] = f;
         f += K * (size_t)enc->out_size;
         ws->dwt[m] = f;
+        f += K * (size_t)enc->out_size;
+        ws->head_key[m] = f;
         f += K * (size_t)enc->out_size;
         ws->g[m] = f;
         f += B * K;
@@ -386,15 +388,26 @@ const float *crmti_encode(const crmt_model *model, crmti_ws *ws, int m, const fl
     return x;
 }
 
-/* Head rows of modality m into ws->wt[m] (normalised for CRMT, with backward state). */
+/* Head rows of modality m into ws->wt[m] (normalised for CRMT, with backward state). The
+ * CRMT normalisation (an eigen-decomposition in double for orthonormal rows) is a function of
+ * V_m and the row mode only: when both are what ws->wt[m] was computed from, wt[m] and
+ * norm_cache[m] are reused as they are (bit-identical to recomputing them). */
 static void prepare_head_rows(const crmt_model *model, crmti_ws *ws, int m)
 {
     const int K = model->n_classes, d = model->enc[m].out_size;
+    const size_t bytes = sizeof(float) * (size_t)K * (size_t)d;
     const float *w = model->params + model->head_w_offset[m];
-    if (model->spec.head == CRMT_HEAD_CRMT)
-        crmti_head_norm_forward(w, K, d, model->orthonormal[m], ws->wt[m], ws->norm_cache[m]);
-    else
-        memcpy(ws->wt[m], w, sizeof(float) * (size_t)K * (size_t)d);
+    if (model->spec.head != CRMT_HEAD_CRMT) {
+        memcpy(ws->wt[m], w, bytes);
+        return;
+    }
+    if (ws->head_valid[m] && ws->head_key_ortho[m] == model->orthonormal[m] &&
+        memcmp(ws->head_key[m], w, bytes) == 0)
+        return;
+    crmti_head_norm_forward(w, K, d, model->orthonormal[m], ws->wt[m], ws->norm_cache[m]);
+    memcpy(ws->head_key[m], w, bytes);
+    ws->head_key_ortho[m] = model->orthonormal[m];
+    ws->head_valid[m] = 1;
 }
 
 crmt_status crmti_head_rows(const crmt_model *model, int m, float *out)

@@ -101,6 +101,12 @@ typedef struct crmti_ws {
     const float *feat[CRMT_MAX_MODALITIES];
     float *wt[CRMT_MAX_MODALITIES];     /* head rows used this pass: W_m (JT) or Wt_m (CRMT) */
     double *norm_cache[CRMT_MAX_MODALITIES]; /* CRMT head normalisation state for backward */
+    /* CRMT: the V_m (K x d_m floats) and row mode that wt[m] and norm_cache[m] were computed
+     * from; a forward pass whose V_m is bitwise the same reuses them (queries and attacks run
+     * many passes with unchanged parameters). head_valid[m] = 0 until the first pass. */
+    float *head_key[CRMT_MAX_MODALITIES];
+    int head_key_ortho[CRMT_MAX_MODALITIES];
+    int head_valid[CRMT_MAX_MODALITIES];
     float *g[CRMT_MAX_MODALITIES];      /* uni-modal logits, max_batch x K (CRMT only) */
     float *logits;                      /* fused logits, max_batch x K */
     float *dlogits;                     /* dL/dlogits, filled by the caller before backward */

@@ -29,6 +29,7 @@ void crmti_certifier_free(crmt_certifier *c)
     if (!c)
         return;
     crmti_lipschitz_release(&c->lip);
+    free(c->pair);
     free(c->dblock);
     free(c->fblock);
     free(c);
@@ -78,6 +79,23 @@ void crmti_dataset_mean(const crmt_dataset *data, int m, float *out)
             s += x[i * d + k];
         out[k] = (float)(n ? s / (double)n : 0.0);
     }
+}
+
+/* L_{m,y,j} for every modality (out[0..M)), then sqrt(sum_m L^2) and sqrt(sum_m (L s_m)^2)
+ * (out[M], out[M + 1]), accumulated in modality order. */
+static void pair_constants(const crmt_certifier *c, int y, int j, double *out)
+{
+    const int K = c->n_classes, M = c->n_mod;
+    double den2 = 0.0, den2_raw = 0.0;
+    for (int m = 0; m < M; m++) {
+        const double *cm = c->coef + (size_t)m * K;
+        const double L = crmti_lipschitz_pair(&c->lip, m, y, j, cm[y], cm[j]);
+        den2 += L * L;
+        den2_raw += (L * c->scale[m]) * (L * c->scale[m]);
+        out[m] = L;
+    }
+    out[M] = sqrt(den2);
+    out[M + 1] = sqrt(den2_raw);
 }
 
 crmt_status crmti_certifier_build(crmt_certifier **out, const crmt_model *model,
@@ -202,6 +220,21 @@ crmt_status crmti_certifier_build(crmt_certifier **out, const crmt_model *model,
     c->bias = p;
     for (int k = 0; k < K; k++)
         c->bias[k] = (double)model->params[model->head_b_offset + (size_t)k];
+    /* Pair constants of every (y, j): optional cache (2^18 doubles, 2 MB, at most); built with
+     * pair_constants, the function the radius loop calls without it. */
+    const size_t stride = (size_t)M + 2;
+    if ((size_t)K * (size_t)K * stride <= ((size_t)1 << 18)) {
+        c->pair = malloc(sizeof(double) * (size_t)K * (size_t)K * stride);
+        if (!c->pair) {
+            crmti_certifier_free(c);
+            return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY,
+                              "cannot allocate the certifier's pair constants");
+        }
+        for (int y = 0; y < K; y++)
+            for (int j = 0; j < K; j++)
+                if (j != y)
+                    pair_constants(c, y, j, c->pair + ((size_t)y * K + (size_t)j) * stride);
+    }
     *out = c;
     return CRMT_OK;
 }
@@ -221,7 +254,8 @@ crmti_cert_ws *crmti_cert_ws_create(const crmt_certifier *c, int max_batch)
         }
     ws->max_batch = max_batch;
     ws->fws = crmti_ws_create(c->model, max_batch);
-    ws->block = malloc(sizeof(double) * (4 * B * c->widest + 4 * B * K + lscratch));
+    ws->block = malloc(sizeof(double) *
+                       (4 * B * c->widest + 4 * B * K + B * (size_t)c->n_mod + lscratch));
     if (!ws->fws || !ws->block) {
         crmti_cert_ws_destroy(ws);
         return NULL;
@@ -243,6 +277,8 @@ crmti_cert_ws *crmti_cert_ws_create(const crmt_certifier *c, int max_batch)
     p += B * K;
     ws->e = p;
     p += B * K;
+    ws->dist = p;
+    p += B * (size_t)c->n_mod;
     ws->lscratch = p;
     return ws;
 }
@@ -262,11 +298,11 @@ static void forward_double(const crmt_certifier *c, crmti_cert_ws *ws,
 {
     const crmt_model *model = c->model;
     const int K = c->n_classes;
-    const size_t BK = (size_t)b * (size_t)K;
-    for (size_t i = 0; i < BK; i++) {
-        ws->h[i] = c->bias[i % (size_t)K];
-        ws->e[i] = c->gamma_fuse * fabs(c->bias[i % (size_t)K]);
-    }
+    for (int i = 0; i < b; i++)
+        for (int k = 0; k < K; k++) {
+            ws->h[(size_t)i * K + k] = c->bias[k];
+            ws->e[(size_t)i * K + k] = c->gamma_fuse * fabs(c->bias[k]);
+        }
     for (int m = 0; m < c->n_mod; m++) {
         const crmti_encoder *enc = &model->enc[m];
         const size_t n_in = (size_t)b * (size_t)enc->in_size;
@@ -299,10 +335,53 @@ static void forward_double(const crmt_certifier *c, crmti_cert_ws *ws,
                     c->head_abs[m], width, 0.0, ws->ga, K);
         const double *cm = c->coef + (size_t)m * K;
         const double gm = c->gamma[m] + c->gamma_fuse;
-        for (size_t i = 0; i < BK; i++) {
-            const double ck = cm[i % (size_t)K];
-            ws->h[i] += ck * ws->g[i];
-            ws->e[i] += gm * fabs(ck) * ws->ga[i];
+        for (int i = 0; i < b; i++)
+            for (int k = 0; k < K; k++) {
+                const size_t t = (size_t)i * K + (size_t)k;
+                const double ck = cm[k];
+                ws->h[t] += ck * ws->g[t];
+                ws->e[t] += gm * fabs(ck) * ws->ga[t];
+            }
+    }
+}
+
+/* ws->dist[i M + m] = ||x_m - fill_m||^2 of the b samples, each summed in index order as a
+ * sample-by-sample loop would; four samples run side by side so that their four dependent
+ * chains of additions overlap. */
+static void missing_distances(const crmt_certifier *c, crmti_cert_ws *ws,
+                              const float *const *inputs, int b)
+{
+    const int M = c->n_mod;
+    for (int m = 0; m < M; m++) {
+        const size_t n = (size_t)c->model->enc[m].in_size;
+        const float *fv = c->fill[m];
+        int i = 0;
+        for (; i + 4 <= b; i += 4) {
+            const float *x0 = inputs[m] + (size_t)i * n, *x1 = x0 + n, *x2 = x1 + n,
+                        *x3 = x2 + n;
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+            for (size_t k = 0; k < n; k++) {
+                const double f = (double)fv[k];
+                const double d0 = (double)x0[k] - f, d1 = (double)x1[k] - f,
+                             d2 = (double)x2[k] - f, d3 = (double)x3[k] - f;
+                s0 += d0 * d0;
+                s1 += d1 * d1;
+                s2 += d2 * d2;
+                s3 += d3 * d3;
+            }
+            ws->dist[(size_t)i * M + m] = s0;
+            ws->dist[(size_t)(i + 1) * M + m] = s1;
+            ws->dist[(size_t)(i + 2) * M + m] = s2;
+            ws->dist[(size_t)(i + 3) * M + m] = s3;
+        }
+        for (; i < b; i++) {
+            const float *x = inputs[m] + (size_t)i * n;
+            double ss = 0.0;
+            for (size_t k = 0; k < n; k++) {
+                const double dlt = (double)x[k] - (double)fv[k];
+                ss += dlt * dlt;
+            }
+            ws->dist[(size_t)i * M + m] = ss;
         }
     }
 }
@@ -321,6 +400,9 @@ void crmti_certify_chunk(const crmt_certifier *c, crmti_cert_ws *ws, const float
     const int K = c->n_classes, M = c->n_mod;
     crmti_forward(model, ws->fws, inputs, b);
     forward_double(c, ws, inputs, b);
+    missing_distances(c, ws, inputs, b);
+    const size_t stride = (size_t)M + 2;
+    double pc[CRMT_MAX_MODALITIES + 2];
     for (int i = 0; i < b; i++) {
         crmt_certificate *ct = &out[i];
         memset(ct, 0, sizeof *ct);
@@ -348,23 +430,23 @@ void crmti_certify_chunk(const crmt_certifier *c, crmti_cert_ws *ws, const float
             const double margin = h[y] - h[j];
             const double allow = e[y] + e[j] + 2.0 * DBL_EPSILON * (fabs(h[y]) + fabs(h[j]));
             const double mc = margin - allow;
-            double den2 = 0.0, den2_raw = 0.0;
+            const double *L = pc;
+            if (c->pair)
+                L = c->pair + ((size_t)y * K + (size_t)j) * stride;
+            else
+                pair_constants(c, y, j, pc);
             for (int m = 0; m < M; m++) {
-                const double *cm = c->coef + (size_t)m * K;
-                const double L = crmti_lipschitz_pair(&c->lip, m, y, j, cm[y], cm[j]);
-                den2 += L * L;
-                den2_raw += (L * c->scale[m]) * (L * c->scale[m]);
-                const double r = safe_div(mc, L);
+                const double r = safe_div(mc, L[m]);
                 if (r < rm[m])
                     rm[m] = r;
             }
-            const double r = safe_div(mc, sqrt(den2));
+            const double r = safe_div(mc, L[M]);
             if (closest < 0 || r < best) {
                 best = r;
                 closest = j;
                 best_margin = margin;
             }
-            const double rr = safe_div(mc, sqrt(den2_raw));
+            const double rr = safe_div(mc, L[M + 1]);
             if (rr < best_raw)
                 best_raw = rr;
         }
@@ -377,12 +459,7 @@ void crmti_certify_chunk(const crmt_certifier *c, crmti_cert_ws *ws, const float
         ct->certified = certified;
         for (int m = 0; m < M; m++) {
             const size_t n_in = (size_t)model->enc[m].in_size;
-            const float *x = inputs[m] + (size_t)i * n_in, *fv = c->fill[m];
-            double ss = 0.0;
-            for (size_t k = 0; k < n_in; k++) {
-                const double dlt = (double)x[k] - (double)fv[k];
-                ss += dlt * dlt;
-            }
+            const double ss = ws->dist[(size_t)i * M + m];
             /* sqrt rounding: one ulp up keeps the survive test conservative */
             const double dist = sqrt(ss) * (1.0 + 4.0 * (double)(n_in + 2) * DBL_EPSILON);
             ct->missing_distance[m] = dist;

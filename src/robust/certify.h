@@ -32,6 +32,11 @@ struct crmt_certifier {
     float *fill[CRMT_MAX_MODALITIES]; /* n_m floats each */
     int has_scale;
     double scale[CRMT_MAX_MODALITIES];
+    /* Pair constants for every (label y, class j): pair[((y K + j) (M + 2)) + m] = L_{m,y,j}
+     * for m < M, then sqrt(sum_m L^2) and sqrt(sum_m (L s_m)^2) -- the values the radius
+     * loop would compute per sample (the certifier's coefficients never change). NULL when
+     * K^2 (M + 2) is too large to cache; the loop then computes them itself. */
+    double *pair;
     double *dblock;
     float *fblock;
 };
@@ -47,6 +52,7 @@ typedef struct crmti_cert_ws {
     double *y, *ya;       /* B x widest: layer output and its absolute bound */
     double *g, *ga;       /* B x K */
     double *h, *e;        /* B x K: fused logits (double) and their rounding allowance */
+    double *dist;         /* B x M: ||x_m - fill_m||^2 (sum in index order) */
     double *lscratch;     /* conv layers of the double pass (crmti_layer_scratch_size_f64) */
     double *block;
 } crmti_cert_ws;
