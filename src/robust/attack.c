@@ -172,30 +172,82 @@ static void random_start(const crmt_model *model, const crmti_attack_cfg *cfg, c
     clip_and_project(model, cfg, x, it, i);
 }
 
-/* One normalised gradient step, then clipping and projection, for sample i. */
-static void step_sample(const crmt_model *model, const crmti_attack_cfg *cfg,
-                        const float *const *x, float *const *it, float *const *grad, int i)
+/* Squared joint l2 norms, over the attacked modalities, of a (b == NULL: the gradient rows) or
+ * of a - b (the perturbation rows) for the 4 samples idx[0..4): each is summed in exactly the
+ * order of step_sample and delta_norm (modality by modality, index by index), but the four
+ * dependent chains of additions run side by side instead of one after the other. */
+static void sq_norms4(const crmt_model *model, const crmti_attack_cfg *cfg,
+                      const float *const *a, const float *const *b, const int *idx,
+                      double *out)
 {
-    double gn = 0.0;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     for (int m = 0; m < model->n_mod; m++) {
         if (!attacked(cfg, m))
             continue;
         const size_t n = (size_t)model->enc[m].in_size;
-        const float *g = grad[m] + (size_t)i * n;
-        for (size_t k = 0; k < n; k++)
-            gn += (double)g[k] * g[k];
-    }
-    const double f = cfg->step_size / (sqrt(gn) + GRAD_EPS);
-    for (int m = 0; m < model->n_mod; m++) {
-        if (!attacked(cfg, m))
+        const float *a0 = a[m] + (size_t)idx[0] * n, *a1 = a[m] + (size_t)idx[1] * n,
+                    *a2 = a[m] + (size_t)idx[2] * n, *a3 = a[m] + (size_t)idx[3] * n;
+        if (!b) {
+            for (size_t k = 0; k < n; k++) {
+                s0 += (double)a0[k] * a0[k];
+                s1 += (double)a1[k] * a1[k];
+                s2 += (double)a2[k] * a2[k];
+                s3 += (double)a3[k] * a3[k];
+            }
             continue;
-        const size_t n = (size_t)model->enc[m].in_size;
-        const float *g = grad[m] + (size_t)i * n;
-        float *v = it[m] + (size_t)i * n;
-        for (size_t k = 0; k < n; k++)
-            v[k] = (float)((double)v[k] + f * (double)g[k]);
+        }
+        const float *b0 = b[m] + (size_t)idx[0] * n, *b1 = b[m] + (size_t)idx[1] * n,
+                    *b2 = b[m] + (size_t)idx[2] * n, *b3 = b[m] + (size_t)idx[3] * n;
+        for (size_t k = 0; k < n; k++) {
+            const double d0 = (double)a0[k] - (double)b0[k], d1 = (double)a1[k] - (double)b1[k],
+                         d2 = (double)a2[k] - (double)b2[k], d3 = (double)a3[k] - (double)b3[k];
+            s0 += d0 * d0;
+            s1 += d1 * d1;
+            s2 += d2 * d2;
+            s3 += d3 * d3;
+        }
     }
-    clip_and_project(model, cfg, x, it, i);
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+/* One normalised gradient step, then clipping and projection, for each of the samples
+ * idx[0..n), n <= 4 (distinct): x_adv += step * g / (||g|| + 1e-13), then clip_and_project.
+ * The norms of the four samples are computed together (sq_norms4). Without clipping,
+ * clip_and_project is called only for the samples whose step left the ball: for the others
+ * its first measurement would return at once (it re-measures the ones it gets itself). */
+static void step_samples4(const crmt_model *model, const crmti_attack_cfg *cfg,
+                          const float *const *x, float *const *it, float *const *grad,
+                          const int *idx, int n)
+{
+    int id[4];
+    for (int j = 0; j < 4; j++)
+        id[j] = idx[j < n ? j : n - 1]; /* pad with a repeat; its results are unused */
+    double ss[4];
+    sq_norms4(model, cfg, (const float *const *)grad, NULL, id, ss);
+    for (int j = 0; j < n; j++) {
+        const double f = cfg->step_size / (sqrt(ss[j]) + GRAD_EPS);
+        for (int m = 0; m < model->n_mod; m++) {
+            if (!attacked(cfg, m))
+                continue;
+            const size_t nm = (size_t)model->enc[m].in_size;
+            const float *g = grad[m] + (size_t)id[j] * nm;
+            float *v = it[m] + (size_t)id[j] * nm;
+            for (size_t k = 0; k < nm; k++)
+                v[k] = (float)((double)v[k] + f * (double)g[k]);
+        }
+    }
+    if (cfg->clip) {
+        for (int j = 0; j < n; j++)
+            clip_and_project(model, cfg, x, it, id[j]);
+        return;
+    }
+    sq_norms4(model, cfg, (const float *const *)it, x, id, ss);
+    for (int j = 0; j < n; j++)
+        if (!(sqrt(ss[j]) <= cfg->epsilon))
+            clip_and_project(model, cfg, x, it, id[j]);
 }
 
 static void copy_sample(const crmt_model *model, const float *const *src, float *const *dst,
@@ -271,11 +323,18 @@ void crmti_pgd(const crmt_model *model, crmti_ws *ws, const float *const *x, con
                 break;
             ws->dg_active = 0;
             crmti_backward(model, ws, itc, batch, NULL, dinputs);
+            int idx[4], n4 = 0;
             for (int i = 0; i < batch; i++) {
                 if (track && fooled[i] != 0.0f)
                     continue; /* already misclassified and recorded */
-                step_sample(model, cfg, x, it, grad, i);
+                idx[n4++] = i;
+                if (n4 == 4) {
+                    step_samples4(model, cfg, x, it, grad, idx, 4);
+                    n4 = 0;
+                }
             }
+            if (n4 > 0)
+                step_samples4(model, cfg, x, it, grad, idx, n4);
         }
     }
     if (adv_pred) {
