@@ -7,7 +7,8 @@
  * encoder per modality from a small spec, and for every requested method:
  *   1. model selection on the VALIDATION split: a grid of exactly 4 candidates for every
  *      method (the same budget), trained with the first seed; the candidate of highest
- *      validation accuracy wins (ties: the earlier candidate);
+ *      validation accuracy wins (ties: the lower validation cross-entropy of the fused
+ *      logits);
  *   2. the chosen hyperparameters trained again for the remaining seeds (the first seed's
  *      model is the selected candidate itself);
  *   3. each seed's model evaluated once on the TEST split with crmt_evaluate (clean; joint
@@ -116,7 +117,7 @@ typedef struct options {
     double momentum, wd;
     double a_init; /* CRMT_SPEC_INTEGRATION_INIT (official 0.1) */
     int cosine; /* 1: cosine learning-rate decay to 0 over the step-1 epochs */
-    double lr4[4], lr2[2], rho2[2], ateps2[2];
+    double lr4[4], lr2[2], lr2_at[2], rho2[2], ateps2[2];
     double at_eps; /* CRMT-AT's AT epsilon */
     double rho_fixed; /* rho of methods that do not search it (unused for JT) */
     int int_epochs;
@@ -159,9 +160,12 @@ static void usage(void)
         "  --schedule constant|cosine  learning rate schedule (default constant; cosine decays\n"
         "                      to 0 over the step-1 epochs)\n"
 "  --a-init X          initial integration weights a of CRMT heads (default 0.1, official)\n"
-        "  --lr4 a,b,c,d       grid of methods searching lr only (jt, jt-mixup, ojt, step2)\n"
-        "  --lr2 a,b           learning rates of the 2x2 grids (crmt-*, step1: x rho; jt-at: x AT eps)\n"
-        "  --rho2 a,b          rho values of the 2x2 grids (default 1,2)\n"
+        "  --lr4 a,b,c,d       grid of methods searching lr only (jt, jt-mixup, ojt, step2;\n"
+        "                      default 0.05,0.02,0.01,0.005)\n"
+        "  --lr2 a,b           learning rates of crmt-jt, crmt-at, crmt-mix, step1 (x rho;\n"
+        "                      default 0.005,0.002)\n"
+        "  --rho2 a,b          rho values of those grids (default 0.1,0.5)\n"
+        "  --lr2-at a,b        learning rates of jt-at (x AT eps; default 0.02,0.01)\n"
         "  --at-eps2 a,b       AT epsilons of jt-at (default 0.1,0.2)\n"
         "  --at-eps X          AT epsilon of crmt-at (default 0.1, official)\n"
         "  --int-epochs N      step-2 epochs (default 10); --int-lr X (0.002); --int-drop X (0.01)\n"
@@ -272,10 +276,12 @@ static void parse_args(int argc, char **argv, options *o)
     o->wd = 1e-4;
     const double lr4[4] = {0.05, 0.02, 0.01, 0.005};
     memcpy(o->lr4, lr4, sizeof lr4);
-    o->lr2[0] = 0.02;
-    o->lr2[1] = 0.005;
-    o->rho2[0] = 1.0;
-    o->rho2[1] = 2.0;
+    o->lr2[0] = 0.005;
+    o->lr2[1] = 0.002;
+    o->lr2_at[0] = 0.02;
+    o->lr2_at[1] = 0.01;
+    o->rho2[0] = 0.1;
+    o->rho2[1] = 0.5;
     o->ateps2[0] = 0.1;
     o->ateps2[1] = 0.2;
     o->at_eps = 0.1;
@@ -352,6 +358,8 @@ static void parse_args(int argc, char **argv, options *o)
             parse_fixed(v, o->lr4, 4);
         } else if (strcmp(a, "--lr2") == 0) {
             parse_fixed(v, o->lr2, 2);
+        } else if (strcmp(a, "--lr2-at") == 0) {
+            parse_fixed(v, o->lr2_at, 2);
         } else if (strcmp(a, "--rho2") == 0) {
             parse_fixed(v, o->rho2, 2);
         } else if (strcmp(a, "--at-eps2") == 0) {
@@ -659,7 +667,7 @@ static int make_grid(const options *o, const method_def *md, candidate *g)
         break;
     case GRID_LR_ATEPS:
         for (int i = 0; i < 4; i++) {
-            g[i].lr = o->lr2[i / 2];
+            g[i].lr = o->lr2_at[i / 2];
             g[i].at_eps = o->ateps2[i % 2];
         }
         break;
@@ -686,6 +694,36 @@ static void describe(const method_def *md, const candidate *c, char *buf, size_t
         snprintf(buf, n, "lr %g, AT eps %g", c->lr, c->at_eps);
         break;
     }
+}
+
+/* Mean cross-entropy of the fused logits on data (the tie-break of the selection). */
+static double mean_ce(const setup *su, const crmt_model *model, const crmt_dataset *data)
+{
+    size_t n = crmt_dataset_num_samples(data), K = (size_t)su->n_classes, chunk = 512;
+    const int32_t *y = crmt_dataset_labels(data);
+    float *logits = malloc(chunk * K * sizeof *logits);
+    double total = 0.0;
+    if (!logits)
+        exit(1);
+    for (size_t i0 = 0; i0 < n; i0 += chunk) {
+        size_t b = n - i0 < chunk ? n - i0 : chunk;
+        const float *in[MAX_MOD];
+        for (int m = 0; m < su->n_mod; m++)
+            in[m] = crmt_dataset_data(data, m) + i0 * crmt_dataset_dim(data, m);
+        CHECK(crmt_model_predict(model, in, b, NULL, logits));
+        for (size_t i = 0; i < b; i++) {
+            const float *l = logits + i * K;
+            double mx = l[0], se = 0.0;
+            for (size_t k = 1; k < K; k++)
+                if (l[k] > mx)
+                    mx = l[k];
+            for (size_t k = 0; k < K; k++)
+                se += exp((double)l[k] - mx);
+            total += mx + log(se) - (double)l[y[i0 + i]];
+        }
+    }
+    free(logits);
+    return total / (double)n;
 }
 
 /* ---------------------------------------------------------------- evaluation */
@@ -969,7 +1007,7 @@ static void run_method(const setup *su, const method_def *md)
     candidate grid[N_CAND];
     seed_result rs[MAX_SEEDS];
     char chosen[160], buf[160];
-    double t_start = now(), best = -1.0, train_total = 0.0;
+    double t_start = now(), best = -1.0, best_ce = INFINITY, train_total = 0.0;
     int best_i = 0;
     crmt_model *best_model = NULL;
     train_outcome best_tr;
@@ -981,17 +1019,20 @@ static void run_method(const setup *su, const method_def *md)
            o->name, md->label, N_CAND, (unsigned long long)o->seed0);
     for (int c = 0; c < N_CAND; c++) {
         train_outcome tr;
-        double acc;
+        double acc, ce;
         crmt_model *m = train_one(su, md, &grid[c], o->seed0, &tr);
         CHECK(crmt_model_accuracy(m, su->val, &acc));
+        ce = mean_ce(su, m, su->val);
         describe(md, &grid[c], buf, sizeof buf);
-        printf("  candidate %d: %-32s validation accuracy %.4f  (final loss %.4g%s, "
+        printf("  candidate %d: %-32s validation accuracy %.4f, CE %.4g  (final loss %.4g%s, "
                "step-2 epochs kept %d, %.1f s)\n",
-               c, buf, acc, tr.final_loss, tr.diverged ? ", DIVERGED" : "", tr.step2_epochs,
-               tr.seconds);
+               c, buf, acc, ce, tr.final_loss, tr.diverged ? ", DIVERGED" : "",
+               tr.step2_epochs, tr.seconds);
         fflush(stdout);
-        if (acc > best) {
+        /* Highest validation accuracy; equal accuracies: lower validation cross-entropy. */
+        if (acc > best || (acc == best && ce < best_ce)) {
             best = acc;
+            best_ce = ce;
             best_i = c;
             crmt_model_destroy(best_model);
             best_model = m;
@@ -1122,7 +1163,10 @@ int main(int argc, char **argv)
             snprintf(su.mod_name[m], sizeof su.mod_name[m], "m%d", m);
     }
 
-    printf("# run_experiment %s\n", o.name);
+    printf("# run_experiment %s\ncommand:", o.name);
+    for (int i = 0; i < argc; i++)
+        printf(" %s", argv[i]);
+    printf("\n");
     printf("data: %s; %zu train / %zu validation / %zu test samples, %d classes; modalities:",
            o.data_dir ? o.data_dir : (o.digits_view ? "digits balanced" : "digits unbalanced"),
            crmt_dataset_num_samples(su.train), crmt_dataset_num_samples(su.val),
@@ -1140,10 +1184,11 @@ int main(int argc, char **argv)
            "step 2: %d epochs, lr %g, validation guard %g; seeds %llu..%llu\n",
            o.momentum, o.wd, o.cosine ? "cosine-decayed" : "constant", o.epochs, o.batch, o.int_epochs, o.int_lr, o.int_drop,
            (unsigned long long)o.seed0, (unsigned long long)(o.seed0 + (uint64_t)o.n_seeds - 1));
-    printf("grids (4 candidates per method): lr4 {%g, %g, %g, %g}; lr2 {%g, %g} x rho {%g, %g} "
-           "or x AT eps {%g, %g}; CRMT-AT eps %g\n",
+    printf("grids (4 candidates per method): lr {%g, %g, %g, %g} (JT, JT+Mixup, OJT, step 2 "
+           "only); lr {%g, %g} x rho {%g, %g} (CRMT-JT/AT/Mix, step 1 only); lr {%g, %g} x AT "
+           "eps {%g, %g} (JT+AT); CRMT-AT's AT eps %g; CRMT heads: a initialised to %g\n",
            o.lr4[0], o.lr4[1], o.lr4[2], o.lr4[3], o.lr2[0], o.lr2[1], o.rho2[0], o.rho2[1],
-           o.ateps2[0], o.ateps2[1], o.at_eps);
+           o.lr2_at[0], o.lr2_at[1], o.ateps2[0], o.ateps2[1], o.at_eps, o.a_init);
     printf("evaluation: l2 FGM eps %g, PGD eps %g (%d steps of eps/3, no random start), "
            "uni-modal attacks with the same budget; missing modality = %s; sound certificates\n",
            o.eps, o.eps, o.pgd_steps, o.fill_zeros ? "zeros" : "training mean");
