@@ -514,28 +514,45 @@ int main(int argc, char **argv)
             const int B = batches[bi];
             if (cfg.batch && cfg.batch != B)
                 continue;
-            double ceil_rate = 0.0;
-            /* --method (profiling runs): no ceiling timing, only training in the profile */
+            /* The ceiling: the same sgemm calls alone, timed before and after the training
+             * runs of this batch size (the higher of the two: on a shared machine contention
+             * only ever lowers a figure). --method (profiling runs): no ceiling timing. */
+            double ceil_rate = 0.0, ceil_rate2 = 0.0;
             double ceil_gf = cfg.method ? NAN : gemm_ceiling(B, gemm_seconds, 5, &ceil_rate);
+            /* JT; CRMT-JT with orthonormal head rows (the library default here); CRMT-JT
+             * with row-normalised rows (the official release's head) */
+            static const char *const mnames[3] = {"jt", "crmt", "crmtrows"};
+            static const char *const labels[3] = {"JT", "CRMT-JT", "CRMT-rows"};
+            train_figures figs[3];
+            int ran[3] = {0, 0, 0};
+            for (int meth = 0; meth < 3; meth++) {
+                const int is_crmt = meth >= 1;
+                if (cfg.method && strcmp(cfg.method, mnames[meth]) != 0)
+                    continue;
+                figs[meth] = bench_train_config(
+                    &data, is_crmt ? CRMT_HEAD_CRMT : CRMT_HEAD_JT,
+                    meth == 2 ? CRMT_NORM_ROWS : CRMT_NORM_ORTHONORMAL,
+                    is_crmt ? CRMT_METHOD_CRMT : CRMT_METHOD_JT, B, cfg.epochs,
+                    (meth == 1 && B == 256) ? &crmt_model_trained : NULL);
+                ran[meth] = 1;
+            }
+            if (!cfg.method) {
+                double g2 = gemm_ceiling(B, gemm_seconds, 5, &ceil_rate2);
+                if (g2 > ceil_gf) {
+                    ceil_gf = g2;
+                    ceil_rate = ceil_rate2;
+                }
+            }
             char name[96];
             snprintf(name, sizeof name, "sgemm_ceiling_b%d", B);
             result(name, ceil_gf, "GFLOP/s");
             snprintf(name, sizeof name, "sgemm_ceiling_samples_b%d", B);
             result(name, ceil_rate, "samples/s");
-            /* JT; CRMT-JT with orthonormal head rows (the library default here); CRMT-JT
-             * with row-normalised rows (the official release's head) */
-            static const char *const mnames[3] = {"jt", "crmt", "crmtrows"};
-            static const char *const labels[3] = {"JT", "CRMT-JT", "CRMT-rows"};
             for (int meth = 0; meth < 3; meth++) {
-                const int is_crmt = meth >= 1;
-                const char *mname = mnames[meth];
-                if (cfg.method && strcmp(cfg.method, mname) != 0)
+                if (!ran[meth])
                     continue;
-                train_figures f = bench_train_config(
-                    &data, is_crmt ? CRMT_HEAD_CRMT : CRMT_HEAD_JT,
-                    meth == 2 ? CRMT_NORM_ROWS : CRMT_NORM_ORTHONORMAL,
-                    is_crmt ? CRMT_METHOD_CRMT : CRMT_METHOD_JT, B, cfg.epochs,
-                    (meth == 1 && B == 256) ? &crmt_model_trained : NULL);
+                const train_figures f = figs[meth];
+                const char *mname = mnames[meth];
                 const double gf = f.best * train_flops_per_sample() / 1e9;
                 printf("%-10s %6d %12.0f %12.0f %10.1f %12.1f %12.0f %8.0f%%\n", labels[meth],
                        B, f.best, f.median, gf, ceil_gf, ceil_rate, 100.0 * gf / ceil_gf);
