@@ -163,8 +163,8 @@ static void usage(void)
         "  --lr4 a,b,c,d       grid of methods searching lr only (jt, jt-mixup, ojt, step2;\n"
         "                      default 0.05,0.02,0.01,0.005)\n"
         "  --lr2 a,b           learning rates of crmt-jt, crmt-at, crmt-mix, step1 (x rho;\n"
-        "                      default 0.005,0.002)\n"
-        "  --rho2 a,b          rho values of those grids (default 0.1,0.5)\n"
+        "                      default 0.02,0.005)\n"
+        "  --rho2 a,b          rho values of those grids (default 0.03,0.3)\n"
         "  --lr2-at a,b        learning rates of jt-at (x AT eps; default 0.02,0.01)\n"
         "  --at-eps2 a,b       AT epsilons of jt-at (default 0.1,0.2)\n"
         "  --at-eps X          AT epsilon of crmt-at (default 0.1, official)\n"
@@ -276,12 +276,12 @@ static void parse_args(int argc, char **argv, options *o)
     o->wd = 1e-4;
     const double lr4[4] = {0.05, 0.02, 0.01, 0.005};
     memcpy(o->lr4, lr4, sizeof lr4);
-    o->lr2[0] = 0.005;
-    o->lr2[1] = 0.002;
+    o->lr2[0] = 0.02;
+    o->lr2[1] = 0.005;
     o->lr2_at[0] = 0.02;
     o->lr2_at[1] = 0.01;
-    o->rho2[0] = 0.1;
-    o->rho2[1] = 0.5;
+    o->rho2[0] = 0.03;
+    o->rho2[1] = 0.3;
     o->ateps2[0] = 0.1;
     o->ateps2[1] = 0.2;
     o->at_eps = 0.1;

@@ -110,7 +110,7 @@ out_rel=${out#"$CRMT_ROOT"/}
 # split; CRMT step 2: 10 epochs, lr 0.002, 1-point validation guard; a of CRMT heads starts
 # at 0.1; missing modality = training mean (zeros also reported in the -pref table).
 common=(--seeds 3 --seed 1 --batch 64 --momentum 0.9 --wd 1e-4 --schedule constant
-        --lr4 0.05,0.02,0.01,0.005 --lr2 0.005,0.002 --rho2 0.1,0.5 --lr2-at 0.02,0.01
+        --lr4 0.05,0.02,0.01,0.005 --lr2 0.02,0.005 --rho2 0.03,0.3 --lr2-at 0.02,0.01
         --int-epochs 10 --int-lr 0.002 --int-drop 0.01 --a-init 0.1 --fill mean)
 # AV-digits: 6000 of the 12000 training pairs, 10 epochs; l2 budget 1 (the official 0.2 does
 # not move these inputs: image norm about 9, standardised audio about 24); AT at 0.5 / 1.
