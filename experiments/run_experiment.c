@@ -834,7 +834,7 @@ static double m_int(const seed_result *r, int m) { return r->integration_mean[m]
 
 static stat collect(const seed_result *rs, int n, metric_fn f, int arg)
 {
-    double v[MAX_SEEDS];
+    double v[MAX_SEEDS] = {0.0}; /* n >= 1; zeroed so the compiler can see v[0] is set */
     for (int i = 0; i < n; i++)
         v[i] = f(&rs[i], arg);
     return stats(v, n);
