@@ -15,7 +15,7 @@
 #     mean ± sample sd over the seeds), experiments/output/timing.txt and
 #     experiments/output/tables.md (the tables of docs/results.md, grouped);
 #     --tables only regenerates tables.md from the existing output.
-# Not run by CI: about 30-40 minutes on 2 cores.
+# Not run by CI: 27 minutes measured on 2 shared cores (docs/results.md has the times).
 #
 # Environment: CRMT_EXP_BUILD_DIR (default build-exp), CRMT_EXP_OUT (default
 # experiments/output), CRMT_EXP_PARALLEL (default 2), CRMT_SKIP_APT=1 (passed to the data
