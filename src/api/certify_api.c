@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/options.h"
 #include "data/dataset.h"
 #include "robust/certify.h"
 
@@ -15,14 +16,6 @@
 #define CERTIFICATE_V1_SIZE                                                                    \
     (offsetof(crmt_certificate, modality_radius_raw) + sizeof(double) * CRMT_MAX_MODALITIES)
 
-static int tail_is_zero(const void *p, size_t known, size_t given)
-{
-    const unsigned char *b = p;
-    for (size_t i = known; i < given; i++)
-        if (b[i])
-            return 0;
-    return 1;
-}
 
 crmt_status crmt_certifier_options_init(crmt_certifier_options *opts, size_t struct_size)
 {
@@ -49,16 +42,10 @@ crmt_status crmt_certifier_create(crmt_certifier **out, const crmt_model *model,
     crmt_certifier_options o;
     crmt_certifier_options_init(&o, sizeof o);
     if (opts) {
-        if (opts->struct_size < OPTIONS_V1_SIZE)
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
-                              "opts->struct_size %zu is too small (initialise the options with "
-                              "crmt_certifier_options_init)",
-                              opts->struct_size);
-        if (opts->struct_size > sizeof o && !tail_is_zero(opts, sizeof o, opts->struct_size))
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
-                              "opts has non-zero fields this library version does not know");
-        memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
-        o.struct_size = sizeof o;
+        crmt_status rs = crmti_read_options(&o, sizeof o, opts, OPTIONS_V1_SIZE,
+                                            "crmt_certifier_options_init", NULL);
+        if (rs != CRMT_OK)
+            return rs;
     }
     if (o.lipschitz != CRMT_LIPSCHITZ_SOUND && o.lipschitz != CRMT_LIPSCHITZ_EMPIRICAL)
         return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "unknown Lipschitz method %d",

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/options.h"
 #include "data/dataset.h"
 #include "robust/attack.h"
 #include "robust/certify.h"
@@ -18,14 +19,6 @@
 
 static const double default_radii[] = {0.0, 0.05, 0.1, 0.2, 0.5, 1.0};
 
-static int tail_is_zero(const void *p, size_t known, size_t given)
-{
-    const unsigned char *b = p;
-    for (size_t i = known; i < given; i++)
-        if (b[i])
-            return 0;
-    return 1;
-}
 
 crmt_status crmt_attack_options_init(crmt_attack_options *opts, size_t struct_size,
                                      crmt_attack_preset preset)
@@ -61,15 +54,10 @@ static crmt_status attack_cfg_from(const crmt_model *model, const crmt_attack_op
     crmt_attack_options o;
     crmt_attack_options_init(&o, sizeof o, CRMT_ATTACK_PRESET_PGD);
     if (opts) {
-        if (opts->struct_size < ATTACK_OPTIONS_V1_SIZE)
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
-                              "attack options struct_size %zu is too small (use "
-                              "crmt_attack_options_init)",
-                              opts->struct_size);
-        if (opts->struct_size > sizeof o && !tail_is_zero(opts, sizeof o, opts->struct_size))
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
-                              "attack options have non-zero fields this library does not know");
-        memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
+        crmt_status rs = crmti_read_options(&o, sizeof o, opts, ATTACK_OPTIONS_V1_SIZE,
+                                            "crmt_attack_options_init", NULL);
+        if (rs != CRMT_OK)
+            return rs;
     }
     if (!(o.epsilon >= 0.0 && isfinite(o.epsilon)))
         return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "attack epsilon %g", o.epsilon);
@@ -247,15 +235,10 @@ crmt_status crmt_evaluate(const crmt_model *model, const crmt_dataset *data,
     crmt_evaluate_options o;
     crmt_evaluate_options_init(&o, sizeof o);
     if (opts) {
-        if (opts->struct_size < EVAL_OPTIONS_V1_SIZE)
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
-                              "opts->struct_size %zu is too small (use "
-                              "crmt_evaluate_options_init)",
-                              opts->struct_size);
-        if (opts->struct_size > sizeof o && !tail_is_zero(opts, sizeof o, opts->struct_size))
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
-                              "opts has non-zero fields this library version does not know");
-        memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
+        crmt_status rs = crmti_read_options(&o, sizeof o, opts, EVAL_OPTIONS_V1_SIZE,
+                                            "crmt_evaluate_options_init", NULL);
+        if (rs != CRMT_OK)
+            return rs;
     }
     if (o.batch_size < 1 || o.batch_size > 65536)
         return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "batch_size %d outside [1, 65536]",

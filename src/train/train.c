@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/options.h"
 #include "crmt/train.h"
 #include "data/dataset.h"
 #include "model/model.h"
@@ -121,14 +122,10 @@ static crmt_status read_options(const crmt_train_options *user, crmt_train_optio
     crmt_train_options_init(o, sizeof *o);
     if (!user)
         return CRMT_OK;
-    if (user->struct_size < offsetof(crmt_train_options, rho) ||
-        user->struct_size > sizeof *o)
-        return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT,
-                          "opts->struct_size %zu is not a crmt_train_options size (use "
-                          "crmt_train_options_init(&opts, sizeof opts))",
-                          user->struct_size);
-    memcpy(o, user, user->struct_size);
-    o->struct_size = sizeof *o;
+    crmt_status rs = crmti_read_options(o, sizeof *o, user, offsetof(crmt_train_options, rho),
+                                        "crmt_train_options_init", msg);
+    if (rs != CRMT_OK)
+        return rs;
     if (o->method < CRMT_METHOD_JT || o->method > CRMT_METHOD_CRMT_MIX)
         return crmti_fail(msg, CRMT_ERR_INVALID_ARGUMENT, "unknown training method %d",
                           (int)o->method);
