@@ -98,7 +98,8 @@ CRMT_API crmt_status crmt_spec_set(crmt_spec *spec, crmt_spec_param param, doubl
 CRMT_API crmt_status crmt_model_create(crmt_model **out, const crmt_spec *spec, uint64_t seed);
 CRMT_API void crmt_model_destroy(crmt_model *model);
 
-/** Detailed message of the last failed call that took this model as non-const ("" if none). */
+/** Detailed message of the last failed call that took this model as non-const ("" if none,
+ *  and "" for a NULL model, like the other handles). */
 CRMT_API const char *crmt_model_errmsg(const crmt_model *model);
 
 CRMT_API int crmt_model_num_modalities(const crmt_model *model);

@@ -214,7 +214,7 @@ void crmt_model_destroy(crmt_model *model)
 
 const char *crmt_model_errmsg(const crmt_model *model)
 {
-    return model ? model->errmsg : "model is NULL";
+    return model ? model->errmsg : "";
 }
 
 int crmt_model_num_modalities(const crmt_model *model) { return model ? model->n_mod : -1; }
