@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "crmt/crmt.h"
+#include "test_models.h"
 #include "digits.h"
 #include "model/model.h"
 #include "robust/attack.h"
@@ -24,22 +25,9 @@
 static crmt_model *build(int k, int n_mod, const int *in_dims, const char *const *layers,
                          const int *widths, crmt_head_kind head, uint64_t seed)
 {
-    crmt_spec *spec;
-    ck_assert_int_eq(crmt_spec_create(&spec, k), CRMT_OK);
-    int wi = 0;
-    for (int m = 0; m < n_mod; m++) {
-        ck_assert_int_eq(crmt_spec_add_modality(spec, NULL, in_dims[m], NULL), CRMT_OK);
-        for (const char *c = layers[m]; *c; c++) {
-            if (*c == 'L')
-                ck_assert_int_eq(crmt_spec_add_linear(spec, m, widths[wi++]), CRMT_OK);
-            else
-                ck_assert_int_eq(crmt_spec_add_relu(spec, m), CRMT_OK);
-        }
-    }
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), CRMT_OK);
-    crmt_model *model = NULL;
-    ck_assert_int_eq(crmt_model_create(&model, spec, seed), CRMT_OK);
-    crmt_spec_destroy(spec);
+    crmt_model *model = crmt_test_build_model(k, n_mod, in_dims, layers, widths, head,
+                                              CRMT_NORM_AUTO, seed);
+    ck_assert_msg(model != NULL, "model: %s", crmt_last_error());
     return model;
 }
 
