@@ -58,7 +58,7 @@ static double get_val(const crmt_optimizer *opt, crmt_optimizer_param p)
 static void step(crmt_optimizer *opt, crmt_model *m, const float *grad)
 {
     memcpy(m->grads, grad, m->n_params * sizeof(float));
-    crmti_optimizer_apply(opt, m->params, m->grads);
+    ck_assert_int_eq(crmti_optimizer_apply(opt, m->params, m->grads, m->params), 1);
 }
 
 /* A failed call left a message both in the thread slot and (when given) in a handle. */
@@ -782,18 +782,34 @@ START_TEST(test_real_model)
     for (size_t i = 0; i < n; i++)
         model->grads[i] = (float)((int)(i % 7) - 3) * 0.125f;
     uint64_t gen = model->generation;
-    crmti_optimizer_apply(sgd, model->params, model->grads);
+    ck_assert_int_eq(crmti_optimizer_apply(sgd, model->params, model->grads, model->params), 1);
     ck_assert_uint_eq(model->generation, gen + 1);
     for (size_t i = 0; i < n; i++)
         ck_assert_float_eq(model->params[i], before[i] - 0.5f * model->grads[i]);
+    /* out of place: the same values in another array, the input left as it was */
+    float *updated = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(updated);
+    memcpy(before, model->params, n * sizeof(float));
+    ck_assert_int_eq(crmti_optimizer_apply(sgd, model->params, model->grads, updated), 1);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_float_eq(model->params[i], before[i]);
+        ck_assert_float_eq(updated[i], before[i] - 0.5f * model->grads[i]);
+    }
+    /* an update that overflows reports it (the non-finite value may be anywhere) */
+    model->grads[n - 1] = 3e38f;
+    set_ok(sgd, CRMT_OPT_LR, 1e4);
+    ck_assert_int_eq(crmti_optimizer_apply(sgd, model->params, model->grads, updated), 0);
+    set_ok(sgd, CRMT_OPT_LR, 0.5);
+    model->grads[n - 1] = (float)((int)((n - 1) % 7) - 3) * 0.125f;
+    free(updated);
     crmt_optimizer_destroy(sgd);
 
     /* Adam, first step: each weight with a nonzero gradient moves by ~lr against it */
     crmt_optimizer *adam = make_opt(model, CRMT_OPTIMIZER_ADAM);
     ck_assert_uint_eq(adam->n, n);
     memcpy(before, model->params, n * sizeof(float));
-    crmti_optimizer_apply(adam, model->params, model->grads);
-    ck_assert_uint_eq(model->generation, gen + 2);
+    ck_assert_int_eq(crmti_optimizer_apply(adam, model->params, model->grads, model->params), 1);
+    ck_assert_uint_eq(model->generation, gen + 4);
     for (size_t i = 0; i < n; i++) {
         double d = (double)model->params[i] - before[i], g = model->grads[i];
         if (g == 0.0)

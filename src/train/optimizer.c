@@ -227,36 +227,57 @@ crmt_status crmt_optimizer_reset(crmt_optimizer *optimizer)
     return CRMT_OK;
 }
 
+/* Whether a float's exponent bits are all ones (infinity or NaN), as a 0/1 value that the
+ * update loops OR together without a branch (so that they stay vectorised). */
+static inline uint32_t non_finite_bit(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+}
+
 /* SGD, PyTorch semantics (dampening 0, no Nesterov). The momentum buffer is all zeros after
  * create/reset, so buf = mu * buf + g gives exactly buf = g on the first step (mu * 0 + g == g
  * in float), and also when momentum is switched on later, as with PyTorch's lazily created
- * buffer. With mu == 0 the buffer is left untouched, as PyTorch does. */
-static void sgd_step(crmt_optimizer *opt, float *w, const float *grad, double lr_d)
+ * buffer. With mu == 0 the buffer is left untouched, as PyTorch does. Returns 1 when every
+ * new parameter is finite. */
+static int sgd_step(crmt_optimizer *opt, const float *w, const float *grad, float *w_new,
+                    double lr_d)
 {
     const float lr = (float)lr_d;
     const float wd = (float)opt->value[CRMT_OPT_WEIGHT_DECAY];
     const float mu = (float)opt->value[CRMT_OPT_MOMENTUM];
     float *buf = opt->buf1;
     size_t n = opt->n;
+    uint32_t bad = 0;
     if (mu == 0.0f) {
         for (size_t i = 0; i < n; i++) {
-            float g = grad[i] + wd * w[i];
-            w[i] -= lr * g;
+            const float wi = w[i];
+            float g = grad[i] + wd * wi;
+            const float updated = wi - lr * g;
+            w_new[i] = updated;
+            bad |= non_finite_bit(updated);
         }
     } else {
         for (size_t i = 0; i < n; i++) {
-            float g = grad[i] + wd * w[i];
+            const float wi = w[i];
+            float g = grad[i] + wd * wi;
             float b = mu * buf[i] + g;
             buf[i] = b;
-            w[i] -= lr * b;
+            const float updated = wi - lr * b;
+            w_new[i] = updated;
+            bad |= non_finite_bit(updated);
         }
     }
+    return !bad;
 }
 
 /* Adam as torch.optim.Adam (amsgrad off): bias corrections in double, then
  * w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), which equals
- * lr * m_hat / (sqrt(v_hat) + eps). t = step_count after this step's increment. */
-static void adam_step(crmt_optimizer *opt, float *w, const float *grad, double lr_d)
+ * lr * m_hat / (sqrt(v_hat) + eps). t = step_count after this step's increment. Returns 1
+ * when every new parameter is finite. */
+static int adam_step(crmt_optimizer *opt, const float *w, const float *grad, float *w_new,
+                     double lr_d)
 {
     const double b1d = opt->value[CRMT_OPT_BETA1], b2d = opt->value[CRMT_OPT_BETA2];
     const double t = (double)opt->step_count;
@@ -269,23 +290,29 @@ static void adam_step(crmt_optimizer *opt, float *w, const float *grad, double l
     const float b2 = (float)b2d, one_m_b2 = (float)(1.0 - b2d);
     float *m = opt->buf1, *v = opt->buf2;
     size_t n = opt->n;
+    uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
-        float g = grad[i] + wd * w[i];
+        const float wi = w[i];
+        float g = grad[i] + wd * wi;
         float mi = b1 * m[i] + one_m_b1 * g;
         float vi = b2 * v[i] + one_m_b2 * g * g;
         m[i] = mi;
         v[i] = vi;
-        w[i] -= step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        const float updated = wi - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        w_new[i] = updated;
+        bad |= non_finite_bit(updated);
     }
+    return !bad;
 }
 
-void crmti_optimizer_apply(crmt_optimizer *opt, float *params, const float *grads)
+int crmti_optimizer_apply(crmt_optimizer *opt, const float *params, const float *grads,
+                          float *params_new)
 {
     double lr = scheduled_lr(opt);
     opt->step_count++;
-    if (opt->kind == CRMT_OPTIMIZER_ADAM)
-        adam_step(opt, params, grads, lr);
-    else
-        sgd_step(opt, params, grads, lr);
+    const int finite = opt->kind == CRMT_OPTIMIZER_ADAM
+                           ? adam_step(opt, params, grads, params_new, lr)
+                           : sgd_step(opt, params, grads, params_new, lr);
     opt->model->generation++;
+    return finite;
 }

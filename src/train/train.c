@@ -259,12 +259,18 @@ static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const flo
     crmti_backward(model, ws, xin, batch, model->grads, NULL);
     if (!all_finite_fast(model->grads, model->n_params))
         return diverged(model, "non-finite gradient");
-    /* These parameters gave a finite loss: keep them in case the update breaks the model. */
-    memcpy(st->backup, model->params, sizeof(float) * model->n_params);
-    st->backup_valid = 1;
-    crmti_optimizer_apply(opt, model->params, model->grads);
-    if (!all_finite_fast(model->params, model->n_params))
+    /* These parameters gave a finite loss: they become the backup. The update writes the new
+     * parameters into the backup buffer and the two arrays swap, so keeping the old ones
+     * costs no copy (and the finiteness check is part of the update's pass). */
+    float *const current = model->params;
+    if (!crmti_optimizer_apply(opt, current, model->grads, st->backup)) {
+        memcpy(st->backup, current, sizeof(float) * model->n_params);
+        st->backup_valid = 1;
         return diverged(model, "the update overflowed");
+    }
+    model->params = st->backup;
+    st->backup = current;
+    st->backup_valid = 1;
     *loss_out = loss;
     *correct_out = correct;
     return CRMT_OK;

@@ -14,7 +14,8 @@ typedef struct crmti_train_state {
     float *attack_scratch;               /* scratch of crmti_pgd for adversarial training */
     int32_t *ya, *yb;                    /* batch labels (yb: mixup partner) */
     size_t *batch_perm;                  /* mixup permutation of the batch */
-    float *backup;                       /* parameters before the last update */
+    float *backup;                       /* parameters before the last update; the next update
+                                            writes into it, then it swaps with model->params */
     int backup_valid;                    /* backup holds parameters with a finite loss */
 } crmti_train_state;
 
