@@ -507,6 +507,13 @@ START_TEST(test_model_gradients)
         float *dp = calloc(np, sizeof(float)), dx0[90], dx1[120];
         float *dx[2] = {dx0, dx1};
         model_objective(&c, dp, dx);
+        /* the backward pass overwrites every gradient slot (conv layers included) */
+        float *dp_stale = malloc(sizeof(float) * np);
+        for (size_t i = 0; i < np; i++)
+            dp_stale[i] = NAN;
+        model_objective(&c, dp_stale, dx);
+        ck_assert_mem_eq(dp_stale, dp, sizeof(float) * np);
+        free(dp_stale);
         for (size_t i = 0; i < np; i++) {
             float *p = c.model->params, keep = p[i];
             p[i] = keep + (float)STEP;

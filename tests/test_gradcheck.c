@@ -305,6 +305,13 @@ static void check_model(int head, int norm, double lam)
     float dx0[15], dx1[9];
     float *dx[2] = {dx0, dx1};
     model_objective(&c, dp, dx);
+    /* the backward pass overwrites every gradient slot: stale NaNs leave no trace */
+    float *dp_stale = malloc(sizeof(float) * np);
+    for (size_t i = 0; i < np; i++)
+        dp_stale[i] = NAN;
+    model_objective(&c, dp_stale, dx);
+    ck_assert_mem_eq(dp_stale, dp, sizeof(float) * np);
+    free(dp_stale);
     for (size_t i = 0; i < np; i++) {
         float *p = c.model->params;
         float keep = p[i];

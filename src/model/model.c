@@ -505,6 +505,7 @@ void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *i
     const int crmt = model->spec.head == CRMT_HEAD_CRMT;
     if (dparams) {
         float *db = dparams + model->head_b_offset;
+        memset(db, 0, sizeof(float) * (size_t)K);
         for (int i = 0; i < batch; i++) {
             const float *dl = ws->dlogits + (size_t)i * K;
             for (int k = 0; k < K; k++)
@@ -518,6 +519,8 @@ void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *i
         if (crmt) {
             const float *a = model->params + model->head_a_offset + (size_t)m * K;
             float *da = dparams ? dparams + model->head_a_offset + (size_t)m * K : NULL;
+            if (da)
+                memset(da, 0, sizeof(float) * (size_t)K);
             for (int i = 0; i < batch; i++) {
                 const float *dl = ws->dlogits + (size_t)i * K, *g = ws->g[m] + (size_t)i * K;
                 float *dgi = ws->dg[m] + (size_t)i * K;
@@ -533,11 +536,13 @@ void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *i
             /* dW (K x d) = dhead^T z */
             float *dw = crmt ? ws->dwt[m] : dparams + model->head_w_offset[m];
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, d, batch, 1.0f, dhead, K, z,
-                        d, crmt ? 0.0f : 1.0f, dw, d);
-            if (crmt)
+                        d, 0.0f, dw, d);
+            if (crmt) {
+                float *dv = dparams + model->head_w_offset[m];
+                memset(dv, 0, sizeof(float) * (size_t)K * (size_t)d); /* the backward adds */
                 crmti_head_norm_backward(ws->dwt[m], K, d, model->orthonormal[m],
-                                         ws->norm_cache[m], ws->scratch,
-                                         dparams + model->head_w_offset[m]);
+                                         ws->norm_cache[m], ws->scratch, dv);
+            }
         }
         float *dinput = dinputs ? dinputs[m] : NULL;
         if (!dparams && !dinput)

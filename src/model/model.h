@@ -137,7 +137,8 @@ void crmti_forward(const crmt_model *model, crmti_ws *ws, const float *const *in
                    int batch);
 
 /* Backward pass after crmti_forward on the same ws and inputs. Reads ws->dlogits and, when
- * ws->dg_active, ws->dg. Accumulates into dparams (when not NULL). When dinputs is not NULL,
+ * ws->dg_active, ws->dg. Writes dL/dparams into dparams (when not NULL; every parameter's
+ * slot is overwritten, so dparams needs no zeroing). When dinputs is not NULL,
  * dinputs[m] (when not NULL) receives dL/dx_m (batch x n_m, overwritten). */
 void crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
                     int batch, float *dparams, float *const *dinputs);

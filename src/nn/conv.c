@@ -296,6 +296,10 @@ void crmti_conv_backward(const crmti_layer *l, const float *p, const float *in,
 {
     if (!din && !dp)
         return;
+    if (dp) { /* both paths below accumulate over the batch into the layer's gradient */
+        memset(dp + l->w_offset, 0, sizeof(float) * crmti_layer_n_weights(l));
+        memset(dp + l->b_offset, 0, sizeof(float) * crmti_layer_n_bias(l));
+    }
     if (!scratch) {
         direct_backward(l, p, in, dout, din, dp, batch);
         return;

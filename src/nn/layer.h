@@ -64,8 +64,9 @@ size_t crmti_layer_scratch_size(const crmti_layer *layer, int max_batch);
 void crmti_layer_forward_ws(const crmti_layer *layer, const float *params, const float *in,
                             float *out, int batch, float *scratch);
 
-/* Given dout = dL/dout, accumulate dL/dparams into dparams (when not NULL) and write
- * dL/din into din (when not NULL; overwritten, not accumulated). in/out are the values of
+/* Given dout = dL/dout, write dL/dparams into the layer's slots of dparams (when not NULL)
+ * and dL/din into din (when not NULL); both are overwritten, not accumulated, so that the
+ * caller need not zero them first. in/out are the values of
  * the forward pass. scratch as for crmti_layer_forward_ws. */
 void crmti_layer_backward_ws(const crmti_layer *layer, const float *params, const float *in,
                              const float *out, const float *dout, float *din, float *dparams,

@@ -255,8 +255,7 @@ static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const flo
         ws->dg_active = 0;
         return diverged(model, "non-finite training loss");
     }
-    memset(model->grads, 0, sizeof(float) * model->n_params);
-    crmti_backward(model, ws, xin, batch, model->grads, NULL);
+    crmti_backward(model, ws, xin, batch, model->grads, NULL); /* overwrites every gradient */
     if (!all_finite_fast(model->grads, model->n_params))
         return diverged(model, "non-finite gradient");
     /* These parameters gave a finite loss: they become the backup. The update writes the new
