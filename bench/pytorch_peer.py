@@ -27,9 +27,12 @@ min_j margin_j / L_{m,y,j}, missing-modality distances ||x_m|| and whether they 
 Two variants are timed:
   float   float32 forward, margins in float64 from the float logits (what a PyTorch user
           would write);
-  sound   the same arithmetic as libcrmt: the margins from a float64 forward pass plus a
-          float64 absolute-value pass |W| |x| for the rounding allowance subtracted from every
-          margin (and the float32 forward for the prediction).
+  sound   the same bound as libcrmt: the margins from a float64 forward pass minus a bound of
+          its rounding error built from per-sample activation norms (gamma_n ||W||_F ||x||
+          per layer, carried through the layers), and the float32 forward for the
+          prediction. libcrmt additionally folds the trailing linear layer into the head
+          and takes the prediction from the float64 logits where they settle it; this peer
+          runs the model as written.
 
 Debian's python3-torch installs for /usr/bin/python3: run it with that interpreter.
 Output: a human-readable report and "RESULT <name> <value> <unit> <kernel>" lines.
@@ -198,29 +201,34 @@ class Certifier:
             # float64 copies for the "sound" variant
             self.w = [[enc[0].weight.double(), enc[0].bias.double(), enc[2].weight.double(),
                        enc[2].bias.double()] for enc in net.enc]
-            self.wabs = [[t.abs() for t in ws] for ws in self.w]
             self.rows = rows
-            self.rows_abs = [r.abs() for r in rows]
             u = 2.0 ** -52
-            self.gamma = [((d + 2) + (HIDDEN + 2) + (FEAT + 2)) * u for d in INPUTS]
+            # per layer: gamma_{n+2} and the Frobenius norms of W and b (libcrmt's
+            # layer_error_gains); per class: the head row norms
+            self.gam = [[(d + 2) * u, (HIDDEN + 2) * u, (FEAT + 2) * u] for d in INPUTS]
+            self.fro = [[w.norm() for w in ws] for ws in self.w]
+            self.row_norm = [r.norm(dim=1) for r in rows]
             self.gamma_fuse = (len(INPUTS) + 4) * u
 
     def margins_sound(self, xs):
-        """float64 fused logits and their rounding allowance (libcrmt's forward_double)."""
+        """float64 fused logits and a bound of their rounding error (libcrmt's
+        forward_double, without its folding of the last layer)."""
         h = self.bias.expand(xs[0].shape[0], -1).clone()
         e = self.gamma_fuse * self.bias.abs().expand_as(h).clone()
         for m, x in enumerate(xs):
             w1, b1, w2, b2 = self.w[m]
-            a1, c1, a2, c2 = self.wabs[m]
+            f1, fb1, f2, fb2 = self.fro[m]
+            g1, g2, gh = self.gam[m]
             xd = x.double()
             z = torch.relu(torch.addmm(b1, xd, w1.t()))
-            za = torch.addmm(c1, xd.abs(), a1.t())
+            e1 = g1 * (fb1 + f1 * xd.norm(dim=1))
+            e2 = g2 * (fb2 + f2 * z.norm(dim=1)) + f2 * e1
             z = torch.addmm(b2, z, w2.t())
-            za = torch.addmm(c2, za, a2.t())
             g = z @ self.rows[m].t()
-            ga = za @ self.rows_abs[m].t()
+            rn = self.row_norm[m]
+            t_err = gh * rn * z.norm(dim=1)[:, None] + rn * e2[:, None]
             h = h + self.coef[m] * g
-            e = e + (self.gamma[m] + self.gamma_fuse) * self.coef[m].abs() * ga
+            e = e + self.coef[m].abs() * (t_err + self.gamma_fuse * g.abs())
         return h, e
 
     def certify(self, xs, y, sound):
