@@ -30,9 +30,11 @@ Two variants are timed:
   sound   the same bound as libcrmt: the margins from a float64 forward pass minus a bound of
           its rounding error built from per-sample activation norms (gamma_n ||W||_F ||x||
           per layer, carried through the layers), and the float32 forward for the
-          prediction. libcrmt additionally folds the trailing linear layer into the head
-          and takes the prediction from the float64 logits where they settle it; this peer
-          runs the model as written.
+          prediction; the model's layers as written.
+  folded  the same with the encoder's trailing linear layer folded into the head
+          (U = H W2, c = H b2 formed once in float64, with its error bound), as libcrmt
+          does. libcrmt also takes the prediction from the float64 logits where they
+          settle it (no float forward for those samples); neither peer does.
 
 Debian's python3-torch installs for /usr/bin/python3: run it with that interpreter.
 Output: a human-readable report and "RESULT <name> <value> <unit> <kernel>" lines.
@@ -209,6 +211,33 @@ class Certifier:
             self.fro = [[w.norm() for w in ws] for ws in self.w]
             self.row_norm = [r.norm(dim=1) for r in rows]
             self.gamma_fuse = (len(INPUTS) + 4) * u
+            # folded head: U = H W2, c = H b2 and the error of forming them
+            self.fold = []
+            for m, (w1, b1, w2, b2) in enumerate(self.w):
+                uf, cf = rows[m] @ w2, rows[m] @ b2
+                g_fold = 2 * (FEAT + 2) * u
+                du = g_fold * (rows[m].abs() @ w2.abs()).norm(dim=1)
+                dc = g_fold * (rows[m].abs() @ b2.abs())
+                rn = uf.norm(dim=1)
+                self.fold.append((uf, cf, self.gam[m][1] * rn + du, rn + du,
+                                  self.gam[m][1] * cf.abs() + dc))
+
+    def margins_folded(self, xs):
+        """margins_sound with the trailing linear layer folded into the head."""
+        h = self.bias.expand(xs[0].shape[0], -1).clone()
+        e = self.gamma_fuse * self.bias.abs().expand_as(h).clone()
+        for m, x in enumerate(xs):
+            w1, b1, _, _ = self.w[m]
+            f1, fb1, _, _ = self.fro[m]
+            uf, cf, norm_gain, err_gain, floor = self.fold[m]
+            xd = x.double()
+            z = torch.relu(torch.addmm(b1, xd, w1.t()))
+            e1 = self.gam[m][0] * (fb1 + f1 * xd.norm(dim=1))
+            g = torch.addmm(cf, z, uf.t())
+            t_err = norm_gain * z.norm(dim=1)[:, None] + err_gain * e1[:, None] + floor
+            h = h + self.coef[m] * g
+            e = e + self.coef[m].abs() * (t_err + self.gamma_fuse * g.abs())
+        return h, e
 
     def margins_sound(self, xs):
         """float64 fused logits and a bound of their rounding error (libcrmt's
@@ -231,12 +260,12 @@ class Certifier:
             e = e + self.coef[m].abs() * (t_err + self.gamma_fuse * g.abs())
         return h, e
 
-    def certify(self, xs, y, sound):
+    def certify(self, xs, y, variant):
         with torch.no_grad():
             hf, _ = self.net(xs)
             pred = hf.argmax(1)
-            if sound:
-                h, e = self.margins_sound(xs)
+            if variant != "float":
+                h, e = (self.margins_folded if variant == "folded" else self.margins_sound)(xs)
                 ey = e.gather(1, y[:, None])
                 hy = h.gather(1, y[:, None])
                 margin = hy - h
@@ -305,23 +334,29 @@ def main():
         yc = y[:nc]
         reps = 2 if args.quick else 5
         chunk = 128  # libcrmt certifies in chunks of 128 samples as well
-        for sound in (False, True):
+        for label in ("float", "sound", "folded"):
             times = []
             for r in range(reps + 1):
                 t = time.perf_counter()
                 ncert = 0
                 for s in range(0, nc, chunk):
-                    c = cert.certify([x[s:s + chunk] for x in xc], yc[s:s + chunk], sound)
+                    c = cert.certify([x[s:s + chunk] for x in xc], yc[s:s + chunk], label)
                     ncert += int(c[0].sum())
                 if r > 0:
                     times.append(time.perf_counter() - t)
-            label = "sound" if sound else "float"
-            print(f"{label:>5}: {nc / min(times):.0f} certificates/s (best of {reps}), median "
+            print(f"{label:>6}: {nc / min(times):.0f} certificates/s (best of {reps}), median "
                   f"{nc / statistics.median(times):.0f}; {ncert} of {nc} certified")
             result(f"torch_certify_{label}_per_s", nc / min(times), "certificates/s")
         # consistency of the two variants: same certified set up to the rounding allowance
-        cf = cert.certify([x[:chunk] for x in xc], yc[:chunk], False)
-        cs = cert.certify([x[:chunk] for x in xc], yc[:chunk], True)
+        cf = cert.certify([x[:chunk] for x in xc], yc[:chunk], "float")
+        cs = cert.certify([x[:chunk] for x in xc], yc[:chunk], "sound")
+        cfo = cert.certify([x[:chunk] for x in xc], yc[:chunk], "folded")
+        if not bool((cfo[0] == cs[0]).all()) or float(
+                ((cfo[1] - cs[1]).abs() / cs[1].clamp_min(1e-30))[cs[0]].max()
+                if bool(cs[0].any()) else 0.0) > 1e-6:
+            sys.exit("pytorch_peer: the folded and unfolded sound variants disagree: "
+                     f"{int(cfo[0].sum())} vs {int(cs[0].sum())} certified, "
+                     f"{float(((cfo[1] - cs[1]).abs() / cs[1].clamp_min(1e-30))[cs[0]].max()):.3g}")
         both = cf[0] & cs[0]
         rel = ((cf[1] - cs[1]).abs() / cs[1].clamp_min(1e-30))[both]
         print(f"constants (SVD, folded Gram matrices): {1e3 * t_create:.1f} ms; float vs sound "
