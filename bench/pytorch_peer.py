@@ -27,9 +27,14 @@ min_j margin_j / L_{m,y,j}, missing-modality distances ||x_m|| and whether they 
 Two variants are timed:
   float   float32 forward, margins in float64 from the float logits (what a PyTorch user
           would write);
-  sound   the same arithmetic as libcrmt: the margins from a float64 forward pass plus a
-          float64 absolute-value pass |W| |x| for the rounding allowance subtracted from every
-          margin (and the float32 forward for the prediction).
+  sound   the same bound as libcrmt: the margins from a float64 forward pass minus a bound of
+          its rounding error built from per-sample activation norms (gamma_n ||W||_F ||x||
+          per layer, carried through the layers), and the float32 forward for the
+          prediction; the model's layers as written.
+  folded  the same with the encoder's trailing linear layer folded into the head
+          (U = H W2, c = H b2 formed once in float64, with its error bound), as libcrmt
+          does. libcrmt also takes the prediction from the float64 logits where they
+          settle it (no float forward for those samples); neither peer does.
 
 Debian's python3-torch installs for /usr/bin/python3: run it with that interpreter.
 Output: a human-readable report and "RESULT <name> <value> <unit> <kernel>" lines.
@@ -198,37 +203,69 @@ class Certifier:
             # float64 copies for the "sound" variant
             self.w = [[enc[0].weight.double(), enc[0].bias.double(), enc[2].weight.double(),
                        enc[2].bias.double()] for enc in net.enc]
-            self.wabs = [[t.abs() for t in ws] for ws in self.w]
             self.rows = rows
-            self.rows_abs = [r.abs() for r in rows]
             u = 2.0 ** -52
-            self.gamma = [((d + 2) + (HIDDEN + 2) + (FEAT + 2)) * u for d in INPUTS]
+            # per layer: gamma_{n+2} and the Frobenius norms of W and b (libcrmt's
+            # layer_error_gains); per class: the head row norms
+            self.gam = [[(d + 2) * u, (HIDDEN + 2) * u, (FEAT + 2) * u] for d in INPUTS]
+            self.fro = [[w.norm() for w in ws] for ws in self.w]
+            self.row_norm = [r.norm(dim=1) for r in rows]
             self.gamma_fuse = (len(INPUTS) + 4) * u
+            # folded head: U = H W2, c = H b2 and the error of forming them
+            self.fold = []
+            for m, (w1, b1, w2, b2) in enumerate(self.w):
+                uf, cf = rows[m] @ w2, rows[m] @ b2
+                g_fold = 2 * (FEAT + 2) * u
+                du = g_fold * (rows[m].abs() @ w2.abs()).norm(dim=1)
+                dc = g_fold * (rows[m].abs() @ b2.abs())
+                rn = uf.norm(dim=1)
+                self.fold.append((uf, cf, self.gam[m][1] * rn + du, rn + du,
+                                  self.gam[m][1] * cf.abs() + dc))
+
+    def margins_folded(self, xs):
+        """margins_sound with the trailing linear layer folded into the head."""
+        h = self.bias.expand(xs[0].shape[0], -1).clone()
+        e = self.gamma_fuse * self.bias.abs().expand_as(h).clone()
+        for m, x in enumerate(xs):
+            w1, b1, _, _ = self.w[m]
+            f1, fb1, _, _ = self.fro[m]
+            uf, cf, norm_gain, err_gain, floor = self.fold[m]
+            xd = x.double()
+            z = torch.relu(torch.addmm(b1, xd, w1.t()))
+            e1 = self.gam[m][0] * (fb1 + f1 * xd.norm(dim=1))
+            g = torch.addmm(cf, z, uf.t())
+            t_err = norm_gain * z.norm(dim=1)[:, None] + err_gain * e1[:, None] + floor
+            h = h + self.coef[m] * g
+            e = e + self.coef[m].abs() * (t_err + self.gamma_fuse * g.abs())
+        return h, e
 
     def margins_sound(self, xs):
-        """float64 fused logits and their rounding allowance (libcrmt's forward_double)."""
+        """float64 fused logits and a bound of their rounding error (libcrmt's
+        forward_double, without its folding of the last layer)."""
         h = self.bias.expand(xs[0].shape[0], -1).clone()
         e = self.gamma_fuse * self.bias.abs().expand_as(h).clone()
         for m, x in enumerate(xs):
             w1, b1, w2, b2 = self.w[m]
-            a1, c1, a2, c2 = self.wabs[m]
+            f1, fb1, f2, fb2 = self.fro[m]
+            g1, g2, gh = self.gam[m]
             xd = x.double()
             z = torch.relu(torch.addmm(b1, xd, w1.t()))
-            za = torch.addmm(c1, xd.abs(), a1.t())
+            e1 = g1 * (fb1 + f1 * xd.norm(dim=1))
+            e2 = g2 * (fb2 + f2 * z.norm(dim=1)) + f2 * e1
             z = torch.addmm(b2, z, w2.t())
-            za = torch.addmm(c2, za, a2.t())
             g = z @ self.rows[m].t()
-            ga = za @ self.rows_abs[m].t()
+            rn = self.row_norm[m]
+            t_err = gh * rn * z.norm(dim=1)[:, None] + rn * e2[:, None]
             h = h + self.coef[m] * g
-            e = e + (self.gamma[m] + self.gamma_fuse) * self.coef[m].abs() * ga
+            e = e + self.coef[m].abs() * (t_err + self.gamma_fuse * g.abs())
         return h, e
 
-    def certify(self, xs, y, sound):
+    def certify(self, xs, y, variant):
         with torch.no_grad():
             hf, _ = self.net(xs)
             pred = hf.argmax(1)
-            if sound:
-                h, e = self.margins_sound(xs)
+            if variant != "float":
+                h, e = (self.margins_folded if variant == "folded" else self.margins_sound)(xs)
                 ey = e.gather(1, y[:, None])
                 hy = h.gather(1, y[:, None])
                 margin = hy - h
@@ -297,23 +334,29 @@ def main():
         yc = y[:nc]
         reps = 2 if args.quick else 5
         chunk = 128  # libcrmt certifies in chunks of 128 samples as well
-        for sound in (False, True):
+        for label in ("float", "sound", "folded"):
             times = []
             for r in range(reps + 1):
                 t = time.perf_counter()
                 ncert = 0
                 for s in range(0, nc, chunk):
-                    c = cert.certify([x[s:s + chunk] for x in xc], yc[s:s + chunk], sound)
+                    c = cert.certify([x[s:s + chunk] for x in xc], yc[s:s + chunk], label)
                     ncert += int(c[0].sum())
                 if r > 0:
                     times.append(time.perf_counter() - t)
-            label = "sound" if sound else "float"
-            print(f"{label:>5}: {nc / min(times):.0f} certificates/s (best of {reps}), median "
+            print(f"{label:>6}: {nc / min(times):.0f} certificates/s (best of {reps}), median "
                   f"{nc / statistics.median(times):.0f}; {ncert} of {nc} certified")
             result(f"torch_certify_{label}_per_s", nc / min(times), "certificates/s")
         # consistency of the two variants: same certified set up to the rounding allowance
-        cf = cert.certify([x[:chunk] for x in xc], yc[:chunk], False)
-        cs = cert.certify([x[:chunk] for x in xc], yc[:chunk], True)
+        cf = cert.certify([x[:chunk] for x in xc], yc[:chunk], "float")
+        cs = cert.certify([x[:chunk] for x in xc], yc[:chunk], "sound")
+        cfo = cert.certify([x[:chunk] for x in xc], yc[:chunk], "folded")
+        if not bool((cfo[0] == cs[0]).all()) or float(
+                ((cfo[1] - cs[1]).abs() / cs[1].clamp_min(1e-30))[cs[0]].max()
+                if bool(cs[0].any()) else 0.0) > 1e-6:
+            sys.exit("pytorch_peer: the folded and unfolded sound variants disagree: "
+                     f"{int(cfo[0].sum())} vs {int(cs[0].sum())} certified, "
+                     f"{float(((cfo[1] - cs[1]).abs() / cs[1].clamp_min(1e-30))[cs[0]].max()):.3g}")
         both = cf[0] & cs[0]
         rel = ((cf[1] - cs[1]).abs() / cs[1].clamp_min(1e-30))[both]
         print(f"constants (SVD, folded Gram matrices): {1e3 * t_create:.1f} ms; float vs sound "

@@ -160,10 +160,13 @@ END {
         a = get("crmt", k, "certify_per_s")
         t = get("torch", k, "torch_certify_float_per_s")
         t2 = get("torch", k, "torch_certify_sound_per_s")
-        printf "  %-44s %12s %12s %8s\n", "certify /s vs float-margin peer", fmt(a, 0), fmt(t, 0),
-            fmt(ratio(a, t), 2)
-        printf "  %-44s %12s %12s %8s\n", "certify /s vs same-arithmetic peer", fmt(a, 0),
+        t3 = get("torch", k, "torch_certify_folded_per_s")
+        printf "  %-44s %12s %12s %8s\n", "certify /s vs float-margin peer (unsound)", fmt(a, 0),
+            fmt(t, 0), fmt(ratio(a, t), 2)
+        printf "  %-44s %12s %12s %8s\n", "certify /s vs same-bound peer", fmt(a, 0),
             fmt(t2, 0), fmt(ratio(a, t2), 2)
+        printf "  %-44s %12s %12s %8s\n", "certify /s vs same-bound peer, folded head", fmt(a, 0),
+            fmt(t3, 0), fmt(ratio(a, t3), 2)
         printf "  %-44s %12s\n", "PGD attack (4 steps) samples/s", fmt(get("crmt", k, "attack_pgd_per_s"), 0)
         printf "  %-44s %12s\n", "step 2 samples/s", fmt(get("crmt", k, "step2_samples_per_s"), 0)
         printf "  %-44s %12s\n", "step 2 setup ms", fmt(get("crmt", k, "step2_setup"), 1)
@@ -195,8 +198,9 @@ END {
         check("CRMT-JT training b256 / PyTorch", ratio(get("crmt", k, "train_crmt_b256_best"),
               get("torch", k, "torch_train_crmt_b256_best")), 1.2, "x")
         check("CRMT-JT training b256, share of the sgemm ceiling", share(k, "crmt", 256), 70, "%")
-        check("certification / PyTorch (float-margin peer)", ratio(a, t), 2, "x")
-        check("certification / PyTorch (same-arithmetic peer)", ratio(a, t2), 2, "x")
+        check("certification / PyTorch computing the same bound", ratio(a, t2), 2, "x")
+        check("certification / PyTorch, same bound, folded head", ratio(a, t3), 2, "x")
+        check("certification / PyTorch float margins (not a sound bound)", ratio(a, t), 2, "x")
     }
     printf "\n%d target check(s) missed\n", missed
     if (strict && missed) exit 1

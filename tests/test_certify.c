@@ -348,6 +348,101 @@ START_TEST(test_closest_is_not_runner_up)
 }
 END_TEST
 
+/* ---- the prediction -------------------------------------------------------------------- */
+
+/* Copy class 0's head row (and bias, and integration weights) onto class 1 in every
+ * modality: the two exact logits tie on every sample. */
+static void tie_classes_0_and_1(crmt_model *model)
+{
+    for (int m = 0; m < model->n_mod; m++) {
+        const size_t d = (size_t)model->enc[m].out_size;
+        float *w = model->params + model->head_w_offset[m];
+        memcpy(w + d, w, sizeof(float) * d);
+        if (model->spec.head == CRMT_HEAD_CRMT) {
+            float *a = model->params + model->head_a_offset + (size_t)m * model->n_classes;
+            a[1] = a[0];
+        }
+    }
+    float *b = model->params + model->head_b_offset;
+    b[1] = b[0];
+}
+
+/* The certificate's prediction is the model's float prediction, both where the double logits
+ * settle it and where they cannot (ties: the certifier then runs the float forward pass on
+ * those samples). A float prediction may depend on the batch in its last bits (BLAS
+ * blocking), so a disagreement with crmt_model_predict is accepted only at a float tie. */
+START_TEST(test_prediction_is_the_float_forward)
+{
+    load_digits();
+    const size_t n = crmt_dataset_num_samples(test_set);
+    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+    crmt_certificate *ct = malloc(sizeof *ct * n);
+    int32_t *pred = malloc(sizeof *pred * n);
+    float *logits = malloc(sizeof *logits * n * 10);
+    ck_assert(ct && pred && logits);
+    for (int variant = 0; variant < 3; variant++) {
+        crmt_model *model =
+            trained_digits_model(variant == 2 ? CRMT_HEAD_CRMT : CRMT_HEAD_JT, 7, 3);
+        if (variant > 0)
+            tie_classes_0_and_1(model);
+        crmt_certifier *cert = sound_certifier(model);
+        ct[0].struct_size = sizeof *ct;
+        ck_assert_int_eq(crmt_certify_batch(cert, inputs, n, NULL, ct), CRMT_OK);
+        ck_assert_int_eq(crmt_model_predict(model, inputs, n, pred, logits), CRMT_OK);
+        int float_ties = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ct[i].predicted == pred[i])
+                continue;
+            const float *l = logits + i * 10;
+            const double gap = fabs((double)l[ct[i].predicted] - (double)l[pred[i]]);
+            ck_assert_msg(gap <= 1e-5 * (1.0 + fabs((double)l[pred[i]])),
+                          "variant %d sample %zu: certificate predicts %d, the model %d "
+                          "(float logits %.9g vs %.9g)",
+                          variant, i, ct[i].predicted, (int)pred[i], l[ct[i].predicted],
+                          l[pred[i]]);
+            float_ties++;
+        }
+        /* how many samples needed the float pass (internal counter, chunk by chunk) */
+        crmti_cert_ws *ws = crmti_cert_ws_create(cert, CRMTI_CERT_CHUNK);
+        ck_assert_ptr_nonnull(ws);
+        long float_pass = 0, tied = 0;
+        for (size_t s = 0; s < n; s += CRMTI_CERT_CHUNK) {
+            const int b = (int)(n - s < CRMTI_CERT_CHUNK ? n - s : CRMTI_CERT_CHUNK);
+            const float *x[2] = {inputs[0] + s * 16, inputs[1] + s * 48};
+            crmti_certify_chunk(cert, ws, x, b, NULL, ct + s);
+            float_pass += ws->n_float_pass;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const float *l = logits + i * 10;
+            int top = 0;
+            for (int k = 1; k < 10; k++)
+                if (l[k] > l[top])
+                    top = k;
+            tied += top <= 1;
+            if (variant > 0 && ct[i].predicted <= 1)
+                ck_assert_msg(!ct[i].certified, "a tied prediction was certified");
+        }
+        printf("prediction, %s: %ld of %zu samples needed the float pass (%ld predicted 0 or "
+               "1), %d float ties with crmt_model_predict\n",
+               variant == 0 ? "trained JT" : variant == 1 ? "JT, classes 0 and 1 tied"
+                                                          : "CRMT, classes 0 and 1 tied",
+               float_pass, n, tied, float_ties);
+        /* every tied sample is unsettled; a trained model settles almost all */
+        if (variant > 0)
+            ck_assert_int_ge(float_pass, tied);
+        else
+            ck_assert_int_lt(float_pass, (long)n / 10);
+        crmti_cert_ws_destroy(ws);
+        crmt_certifier_destroy(cert);
+        crmt_model_destroy(model);
+    }
+    free(ct);
+    free(pred);
+    free(logits);
+    free_digits();
+}
+END_TEST
+
 /* ---- soundness against strong attacks ------------------------------------------------ */
 
 typedef struct attack_tally {
@@ -1057,6 +1152,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_linear_closed_form);
     tcase_add_test(tc, test_closest_is_not_runner_up);
+    tcase_add_test(tc, test_prediction_is_the_float_forward);
     tcase_add_test(tc, test_soundness_against_attacks);
     tcase_add_test(tc, test_missing_raw_and_accuracy);
     tcase_add_test(tc, test_concurrent_certification);

@@ -9,25 +9,41 @@
 #include "model/model.h"
 #include "robust/lipschitz.h"
 
+/* Modality m's double-precision pass from its input to its head values t_k = H_k . phi_m
+ * (K values), with a bound of their rounding error built from norms (certify.c). When the
+ * encoder ends with a linear layer and folding is cheaper, that layer is folded into the
+ * head: t = (H W_L) x_{L-1} + H b_L. */
+typedef struct crmti_cert_path {
+    int n_layers; /* encoder layers the pass runs (the folded one excluded) */
+    double *w[CRMTI_MAX_LAYERS], *b[CRMTI_MAX_LAYERS]; /* NULL for layers without weights */
+    /* Bound of the error of layer l's output (l2 over one sample):
+     *   e_out <= norm_gain ||x|| + err_gain e_in + floor,  x the computed input. */
+    double norm_gain[CRMTI_MAX_LAYERS], err_gain[CRMTI_MAX_LAYERS], floor[CRMTI_MAX_LAYERS];
+    int head_in;        /* width of the head stage's input */
+    double *head;       /* K x head_in: H, or H W_L folded */
+    double *head_bias;  /* K: H b_L when folded, else NULL */
+    /* |computed t_k - exact t_k| <= head_norm_gain[k] ||x|| + head_err_gain[k] e + head_floor[k] */
+    double *head_norm_gain, *head_err_gain, *head_floor;
+    /* The model's float forward pass, bounded the same way (to tell its prediction from the
+     * double logits): norm_gain_f, floor_f per layer (err_gain as above); for a folded last
+     * layer its float gains, ||W_L||_F (last_err_gain) and ||b_L||; ||H_k|| (K). */
+    double norm_gain_f[CRMTI_MAX_LAYERS], floor_f[CRMTI_MAX_LAYERS];
+    double last_norm_gain_f, last_err_gain, last_floor_f, last_bias_norm;
+    double *row_norm;
+    int folded;         /* the last linear layer is folded into the head */
+} crmti_cert_path;
+
 struct crmt_certifier {
     const crmt_model *model;  /* borrowed */
     uint64_t generation;      /* model->generation at creation */
     int n_mod, n_classes;
     crmti_lipschitz lip;
-    /* Double-precision copy of the model for the margins: per linear or conv2d layer W and
-     * |W| (in the layer's layout) and b; head rows H and |H| (K x d_m); coefficients c (M x K:
-     * a for CRMT, 1 for JT) and fused bias (K). */
-    double *w[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
-    double *wabs[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
-    double *bias_l[CRMT_MAX_MODALITIES][CRMTI_MAX_LAYERS];
-    double *head[CRMT_MAX_MODALITIES];
-    double *head_abs[CRMT_MAX_MODALITIES];
-    double *coef;
-    double *bias;
-    /* Rounding allowance of the double forward pass of modality m up to its head logits,
-     * as a multiple of the absolute-value forward pass (see certify.c). */
-    double gamma[CRMT_MAX_MODALITIES];
-    double gamma_fuse;
+    /* Double-precision pass of each modality for the margins (certify.c). */
+    crmti_cert_path path[CRMT_MAX_MODALITIES];
+    double *coef;             /* M x K: a for CRMT, 1 for JT */
+    double *bias;             /* K: fused bias */
+    double gamma_fuse;        /* rounding of the fusion sum, relative */
+    double gamma_logits_f;    /* the float pass's head and fusion, relative (certify.c) */
     size_t widest;            /* largest layer width over all modalities */
     float *fill[CRMT_MAX_MODALITIES]; /* n_m floats each */
     int has_scale;
@@ -47,14 +63,20 @@ struct crmt_certifier {
 /* Per-call buffers for up to max_batch samples (one per thread). */
 typedef struct crmti_cert_ws {
     int max_batch;
-    crmti_ws *fws;        /* float forward (prediction) */
-    double *x, *xa;       /* B x widest: layer input and its absolute bound */
-    double *y, *ya;       /* B x widest: layer output and its absolute bound */
-    double *g, *ga;       /* B x K */
+    crmti_ws *fws;        /* float forward of the samples whose prediction needs it */
+    double *x, *y;        /* B x widest: layer input and output */
+    double *err;          /* B: bound of the l2 rounding error of each sample's x */
+    double *err_f;        /* B: the same for the float forward pass (from the exact x) */
+    double *t;            /* B x K: head values of one modality */
     double *h, *e;        /* B x K: fused logits (double) and their rounding allowance */
+    double *e_f;          /* B x K: bound of |float logit - exact logit| */
     double *dist;         /* B x M: ||x_m - fill_m||^2 (sum in index order) */
     double *lscratch;     /* conv layers of the double pass (crmti_layer_scratch_size_f64) */
     double *block;
+    int *pred;            /* B: the float forward pass's prediction */
+    int *redo;            /* B: samples whose prediction the double logits do not settle */
+    int n_float_pass;     /* how many of the last chunk's samples needed the float pass */
+    float *gather;        /* B x sum_m n_m: their inputs, modality after modality */
 } crmti_cert_ws;
 
 /* Build a certifier (arguments validated by the caller). emp_inputs / emp_n: samples for
