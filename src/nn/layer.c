@@ -22,11 +22,13 @@ static void linear_backward(const crmti_layer *l, const float *p, const float *i
                             const float *dout, float *din, float *dp, int batch)
 {
     if (dp) {
-        /* dW (O x I) = dout^T (O x B) * in (B x I); beta 0 overwrites (OpenBLAS zeroes C,
-         * then accumulates, as it would into a zeroed C with beta 1) */
+        /* dW (O x I) = dout^T (O x B) * in (B x I), overwritten: zeroed, then accumulated
+         * with beta 1. The same values as beta 0 (OpenBLAS then zeroes C itself and
+         * accumulates the same way), but its beta-0 pass is about half as fast as memset. */
+        float *dw = dp + l->w_offset;
+        memset(dw, 0, sizeof(float) * (size_t)l->out_size * (size_t)l->in_size);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_size, l->in_size, batch,
-                    1.0f, dout, l->out_size, in, l->in_size, 0.0f, dp + l->w_offset,
-                    l->in_size);
+                    1.0f, dout, l->out_size, in, l->in_size, 1.0f, dw, l->in_size);
         float *db = dp + l->b_offset;
         memset(db, 0, sizeof(float) * (size_t)l->out_size);
         for (int i = 0; i < batch; i++) {
