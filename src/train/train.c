@@ -296,6 +296,26 @@ static crmt_status check_dataset(crmt_model *model, const crmt_dataset *data)
     return CRMT_OK;
 }
 
+/* Rows idx[0..b) of every modality into x[m] (b x dim_m). The rows are scattered over the
+ * dataset, so each one is mostly cache misses: the row GATHER_AHEAD places further on is
+ * prefetched while one is copied, so that the misses of several rows overlap. */
+#define GATHER_AHEAD 4
+static void gather_batch(const crmt_dataset *data, const size_t *idx, int b, float *const *x)
+{
+    for (int m = 0; m < data->n_mod; m++) {
+        const size_t dim = data->dim[m], row_bytes = sizeof(float) * dim;
+        const float *src = data->data[m];
+        for (int i = 0; i < b; i++) {
+            if (i + GATHER_AHEAD < b) {
+                const char *ahead = (const char *)(src + idx[i + GATHER_AHEAD] * dim);
+                for (size_t off = 0; off < row_bytes; off += 64)
+                    __builtin_prefetch(ahead + off);
+            }
+            memcpy(x[m] + (size_t)i * dim, src + idx[i] * dim, row_bytes);
+        }
+    }
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -358,12 +378,7 @@ crmt_status crmt_train(crmt_model *model, crmt_optimizer *optimizer, const crmt_
         size_t correct = 0;
         for (size_t start = 0; start < n && s == CRMT_OK; start += (size_t)batch_cap) {
             int b = (n - start < (size_t)batch_cap) ? (int)(n - start) : batch_cap;
-            for (int m = 0; m < model->n_mod; m++) {
-                const size_t dim = data->dim[m];
-                for (int i = 0; i < b; i++)
-                    memcpy(st->x[m] + (size_t)i * dim, data->data[m] + perm[start + (size_t)i] * dim,
-                           sizeof(float) * dim);
-            }
+            gather_batch(data, perm + start, b, st->x);
             for (int i = 0; i < b; i++)
                 st->ya[i] = data->labels[perm[start + (size_t)i]];
             double loss = 0.0;
