@@ -643,8 +643,9 @@ static void float_predictions(const crmt_certifier *c, crmti_cert_ws *ws,
         for (int j = 0; j < K && settled; j++) {
             if (j == p)
                 continue;
+            /* 4 eps (|h_p| + |h_j|): the rounding of this expression while it is positive */
             const double gap = h[p] - h[j] - (e[p] + e[j]) -
-                               2.0 * DBL_EPSILON * (fabs(h[p]) + fabs(h[j])) - (ef[p] + ef[j]);
+                               4.0 * DBL_EPSILON * (fabs(h[p]) + fabs(h[j])) - (ef[p] + ef[j]);
             settled = gap > 0.0; /* NaN (overflowing bounds) is unsettled */
         }
         ws->pred[i] = p;
