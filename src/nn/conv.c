@@ -342,7 +342,7 @@ void crmti_conv_backward(const crmti_layer *l, const float *p, const float *in,
 }
 
 void crmti_conv_forward_f64(const crmti_layer *l, const double *w, const double *b,
-                            int abs_bias, const double *in, double *out, int batch,
+                            const double *in, double *out, int batch,
                             double *scratch)
 {
     const int OC = l->out_c, CKK = (int)col_rows(l);
@@ -350,7 +350,7 @@ void crmti_conv_forward_f64(const crmti_layer *l, const double *w, const double 
     for (int n = 0; n < batch; n++) {
         double *y = out + (size_t)n * (size_t)l->out_size;
         for (int o = 0; o < OC; o++) {
-            const double bo = abs_bias ? (b[o] < 0 ? -b[o] : b[o]) : b[o];
+            const double bo = b[o];
             for (int t = 0; t < P; t++)
                 y[(size_t)o * (size_t)P + (size_t)t] = bo;
         }

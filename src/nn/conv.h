@@ -20,7 +20,7 @@ void crmti_conv_forward(const crmti_layer *l, const float *p, const float *in, f
 void crmti_conv_backward(const crmti_layer *l, const float *p, const float *in,
                          const float *dout, float *din, float *dp, int batch, float *scratch);
 void crmti_conv_forward_f64(const crmti_layer *l, const double *w, const double *b,
-                            int abs_bias, const double *in, double *out, int batch,
+                            const double *in, double *out, int batch,
                             double *scratch);
 
 void crmti_pool_forward(const crmti_layer *l, const float *in, float *out, int batch);

@@ -180,7 +180,7 @@ size_t crmti_layer_scratch_size_f64(const crmti_layer *layer)
 }
 
 void crmti_layer_forward_f64(const crmti_layer *layer, const double *w, const double *b,
-                             int abs_bias, const double *in, double *out, int batch,
+                             const double *in, double *out, int batch,
                              double *scratch)
 {
     const size_t n = (size_t)batch * (size_t)layer->out_size;
@@ -189,7 +189,7 @@ void crmti_layer_forward_f64(const crmti_layer *layer, const double *w, const do
         const int o = layer->out_size, in_size = layer->in_size;
         for (int i = 0; i < batch; i++)
             for (int k = 0; k < o; k++)
-                out[(size_t)i * o + k] = abs_bias ? fabs(b[k]) : b[k];
+                out[(size_t)i * o + k] = b[k];
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, o, in_size, 1.0, in,
                     in_size, w, in_size, 1.0, out, o);
         break;
@@ -199,7 +199,7 @@ void crmti_layer_forward_f64(const crmti_layer *layer, const double *w, const do
             out[i] = in[i] > 0.0 ? in[i] : 0.0;
         break;
     case CRMTI_LAYER_CONV2D:
-        crmti_conv_forward_f64(layer, w, b, abs_bias, in, out, batch, scratch);
+        crmti_conv_forward_f64(layer, w, b, in, out, batch, scratch);
         break;
     case CRMTI_LAYER_AVGPOOL:
     case CRMTI_LAYER_MAXPOOL:

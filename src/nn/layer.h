@@ -100,11 +100,9 @@ int crmti_layer_dot_length(const crmti_layer *layer);
 size_t crmti_layer_scratch_size_f64(const crmti_layer *layer);
 
 /* out = layer(in) in double precision, with the weights w and biases b given as doubles in
- * the layer's own layout (LINEAR, CONV2D; ignored otherwise). abs_bias: use |b| instead of
- * b, so that the same call with |W| on |x| gives the absolute-value pass of the certifier.
- * scratch: crmti_layer_scratch_size_f64 doubles. */
+ * the layer's own layout (LINEAR, CONV2D; ignored otherwise). scratch:
+ * crmti_layer_scratch_size_f64 doubles. */
 void crmti_layer_forward_f64(const crmti_layer *layer, const double *w, const double *b,
-                             int abs_bias, const double *in, double *out, int batch,
-                             double *scratch);
+                             const double *in, double *out, int batch, double *scratch);
 
 #endif

@@ -543,7 +543,7 @@ static void forward_double(const crmt_certifier *c, crmti_cert_ws *ws,
                 ws->err[i] = ng * n + eg * e + fl;
                 ws->err_f[i] = ng_f * float_norm(n + e + e_f) + eg * e_f + fl_f;
             }
-            crmti_layer_forward_f64(ly, pa->w[l], pa->b[l], 0, x, y, b, ws->lscratch);
+            crmti_layer_forward_f64(ly, pa->w[l], pa->b[l], x, y, b, ws->lscratch);
             double *t = x;
             x = y;
             y = t;
