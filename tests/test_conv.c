@@ -23,6 +23,7 @@
 #include "crmt/crmt.h"
 #include "data/dataset.h"
 #include "digits.h"
+#include "gradcheck.h"
 #include "model/model.h"
 #include "model/serialize.h"
 #include "nn/layer.h"
@@ -32,19 +33,6 @@
 #include "tensor/linalg.h"
 #include "tensor/rng.h"
 #include "train/loss.h"
-
-#define STEP 1e-3
-
-static int close_enough(double analytic, double numeric, double tol)
-{
-    return fabs(analytic - numeric) <= tol * (1.0 + fabs(analytic) + fabs(numeric));
-}
-
-static void fill_random(float *x, size_t n, crmti_rng *rng, double scale)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(scale * (2.0 * crmti_rng_uniform(rng) - 1.0));
-}
 
 /* ---- layer geometry (as crmti_model_build sets it) ----------------------------------- */
 
@@ -261,6 +249,19 @@ static void fill_separated(float *x, size_t n, crmti_rng *rng)
 
 static int g_checked;
 
+typedef struct layer_case {
+    const crmti_layer *layer;
+    const float *params, *in, *r;
+    float *out, *scratch;
+    int batch;
+} layer_case;
+
+static double layer_value(void *ctx)
+{
+    layer_case *c = ctx;
+    return objective(c->layer, c->params, c->in, c->r, c->out, c->batch, c->scratch);
+}
+
 static void check_layer(const crmti_layer *l, int batch, uint64_t seed)
 {
     crmti_rng rng;
@@ -275,12 +276,12 @@ static void check_layer(const crmti_layer *l, int batch, uint64_t seed)
     float *out = malloc(sizeof(float) * n_out), *out2 = malloc(sizeof(float) * n_out);
     float *r = malloc(sizeof(float) * n_out);
     float *scratch = ns ? malloc(sizeof(float) * ns) : NULL;
-    fill_random(p, np, &rng, 0.5);
+    crmt_test_fill_uniform(p, np, &rng, 0.5);
     if (l->kind == CRMTI_LAYER_MAXPOOL)
         fill_separated(in, n_in, &rng);
     else
-        fill_random(in, n_in, &rng, 1.0);
-    fill_random(r, n_out, &rng, 1.0);
+        crmt_test_fill_uniform(in, n_in, &rng, 1.0);
+    crmt_test_fill_uniform(r, n_out, &rng, 1.0);
     /* the im2col path equals direct loops, and an independent double reference */
     crmti_layer_forward_ws(l, p, in, out, batch, scratch);
     crmti_layer_forward_ws(l, p, in, out2, batch, NULL);
@@ -304,34 +305,19 @@ static void check_layer(const crmti_layer *l, int batch, uint64_t seed)
         ck_assert(fabs(din[i] - din2[i]) <= 1e-4 * (1 + fabs(din[i])));
     for (size_t i = 0; i < l->n_params; i++)
         ck_assert(fabs(dp[i] - dp2[i]) <= 1e-4 * (1 + fabs(dp[i])));
-    for (size_t i = 0; i < n_in; i++) {
-        float keep = in[i];
-        in[i] = keep + (float)STEP;
-        double up = objective(l, p, in, r, out, batch, scratch);
-        in[i] = keep - (float)STEP;
-        double down = objective(l, p, in, r, out, batch, scratch);
-        in[i] = keep;
-        double numeric = (up - down) / (2 * STEP);
-        ck_assert_msg(close_enough(din[i], numeric, 1e-2),
-                      "kind %d (c%d %dx%d k%d s%d p%d) input grad %zu: analytic %g numeric %g",
-                      l->kind, l->in_c, l->in_h, l->in_w, l->kernel, l->stride, l->pad, i,
-                      (double)din[i], numeric);
-        g_checked++;
-    }
-    for (size_t i = 0; i < l->n_params; i++) {
-        float keep = p[i];
-        p[i] = keep + (float)STEP;
-        double up = objective(l, p, in, r, out, batch, scratch);
-        p[i] = keep - (float)STEP;
-        double down = objective(l, p, in, r, out, batch, scratch);
-        p[i] = keep;
-        double numeric = (up - down) / (2 * STEP);
-        ck_assert_msg(close_enough(dp[i], numeric, 1e-2),
-                      "conv (c%d %dx%d k%d s%d p%d) param grad %zu: analytic %g numeric %g",
-                      l->in_c, l->in_h, l->in_w, l->kernel, l->stride, l->pad, i,
-                      (double)dp[i], numeric);
-        g_checked++;
-    }
+    layer_case lc = {l, p, in, r, out, scratch, batch};
+    double numeric = 0.0;
+    size_t bad = crmt_test_gradient_mismatch(in, din, n_in, 1e-2, layer_value, &lc, &numeric);
+    ck_assert_msg(bad == n_in,
+                  "kind %d (c%d %dx%d k%d s%d p%d) input grad %zu: analytic %g numeric %g",
+                  l->kind, l->in_c, l->in_h, l->in_w, l->kernel, l->stride, l->pad, bad,
+                  bad < n_in ? (double)din[bad] : 0.0, numeric);
+    bad = crmt_test_gradient_mismatch(p, dp, l->n_params, 1e-2, layer_value, &lc, &numeric);
+    ck_assert_msg(bad == l->n_params,
+                  "conv (c%d %dx%d k%d s%d p%d) param grad %zu: analytic %g numeric %g", l->in_c,
+                  l->in_h, l->in_w, l->kernel, l->stride, l->pad, bad,
+                  bad < l->n_params ? (double)dp[bad] : 0.0, numeric);
+    g_checked += (int)(n_in + l->n_params);
     free(p), free(dp), free(dp2), free(in), free(din), free(din2), free(out), free(out2);
     free(r), free(scratch);
 }
@@ -402,8 +388,8 @@ START_TEST(test_im2col_groups)
     float *da = malloc(sizeof(float) * n_in), *db = malloc(sizeof(float) * n_in);
     float *pa = calloc(l.n_params, sizeof(float)), *pb = calloc(l.n_params, sizeof(float));
     float *s = malloc(sizeof(float) * crmti_layer_scratch_size(&l, batch));
-    fill_random(p, l.n_params, &rng, 0.3);
-    fill_random(in, n_in, &rng, 1.0);
+    crmt_test_fill_uniform(p, l.n_params, &rng, 0.3);
+    crmt_test_fill_uniform(in, n_in, &rng, 1.0);
     crmti_layer_forward_ws(&l, p, in, a, batch, s);
     crmti_layer_forward(&l, p, in, b, batch);
     for (size_t i = 0; i < n_out; i++)
@@ -451,6 +437,8 @@ static double model_objective(mcase *c, float *dparams, float *const *dinputs)
     return loss;
 }
 
+static double model_value(void *ctx) { return model_objective(ctx, NULL, NULL); }
+
 /* modality 0: 1x5x6 image -> conv(3, k3, s1, p1) -> relu -> maxpool(2, 1) -> flatten ->
  * linear(4); modality 1: 2x4x5 image -> conv(2, k3, s2, p1) -> avgpool(2, 1) -> linear(5) */
 static crmt_model *small_conv_model(int head, uint64_t seed)
@@ -495,13 +483,13 @@ START_TEST(test_model_gradients)
         crmti_rng rng;
         crmti_rng_seed(&rng, 9);
         if (head == CRMT_HEAD_CRMT)
-            fill_random(c.model->params + c.model->head_a_offset, 6, &rng, 1.0);
-        fill_random(c.model->params + c.model->head_b_offset, 3, &rng, 0.5);
+            crmt_test_fill_uniform(c.model->params + c.model->head_a_offset, 6, &rng, 1.0);
+        crmt_test_fill_uniform(c.model->params + c.model->head_b_offset, 3, &rng, 0.5);
         c.ws = crmti_ws_create(c.model, 3);
         c.x[0] = malloc(sizeof(float) * 90);
         c.x[1] = malloc(sizeof(float) * 120);
         fill_separated(c.x[0], 90, &rng); /* keeps max-pool argmaxes stable */
-        fill_random(c.x[1], 120, &rng, 1.0);
+        crmt_test_fill_uniform(c.x[1], 120, &rng, 1.0);
         c.y[0] = 0, c.y[1] = 2, c.y[2] = 1;
         const size_t np = c.model->n_params;
         float *dp = calloc(np, sizeof(float)), dx0[90], dx1[120];
@@ -514,31 +502,17 @@ START_TEST(test_model_gradients)
         model_objective(&c, dp_stale, dx);
         ck_assert_mem_eq(dp_stale, dp, sizeof(float) * np);
         free(dp_stale);
-        for (size_t i = 0; i < np; i++) {
-            float *p = c.model->params, keep = p[i];
-            p[i] = keep + (float)STEP;
-            double up = model_objective(&c, NULL, NULL);
-            p[i] = keep - (float)STEP;
-            double down = model_objective(&c, NULL, NULL);
-            p[i] = keep;
-            double numeric = (up - down) / (2 * STEP);
-            ck_assert_msg(close_enough(dp[i], numeric, 2e-2),
-                          "head %d param %zu/%zu: analytic %g numeric %g", head, i, np,
-                          (double)dp[i], numeric);
+        double numeric = 0.0;
+        size_t bad = crmt_test_gradient_mismatch(c.model->params, dp, np, 2e-2, model_value, &c,
+                                                 &numeric);
+        ck_assert_msg(bad == np, "head %d param %zu/%zu: analytic %g numeric %g", head, bad, np,
+                      bad < np ? (double)dp[bad] : 0.0, numeric);
+        for (int m = 0; m < 2; m++) {
+            const size_t n = m ? 120 : 90;
+            bad = crmt_test_gradient_mismatch(c.x[m], dx[m], n, 2e-2, model_value, &c, &numeric);
+            ck_assert_msg(bad == n, "head %d input %d/%zu: analytic %g numeric %g", head, m, bad,
+                          bad < n ? (double)dx[m][bad] : 0.0, numeric);
         }
-        for (int m = 0; m < 2; m++)
-            for (int i = 0; i < (m ? 120 : 90); i++) {
-                float keep = c.x[m][i];
-                c.x[m][i] = keep + (float)STEP;
-                double up = model_objective(&c, NULL, NULL);
-                c.x[m][i] = keep - (float)STEP;
-                double down = model_objective(&c, NULL, NULL);
-                c.x[m][i] = keep;
-                double numeric = (up - down) / (2 * STEP);
-                ck_assert_msg(close_enough(dx[m][i], numeric, 2e-2),
-                              "head %d input %d/%d: analytic %g numeric %g", head, m, i,
-                              (double)dx[m][i], numeric);
-            }
         /* PyTorch's default initialisation: |w| <= 1 / sqrt(fan_in) */
         const crmti_layer *cv = &c.model->enc[1].layers[0];
         for (size_t i = 0; i < cv->n_params; i++)
@@ -671,7 +645,7 @@ START_TEST(test_conv_bounds_random)
             const int *c = conv_cases[i];
             crmti_layer l = conv_layer(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
             float *p = malloc(sizeof(float) * l.n_params);
-            fill_random(p, l.n_params, &rng, 1.0);
+            crmt_test_fill_uniform(p, l.n_params, &rng, 1.0);
             if (rep == 1) /* all-positive kernels: the largest singular vector is smooth */
                 for (size_t j = 0; j < l.n_params; j++)
                     p[j] = fabsf(p[j]);
@@ -683,7 +657,7 @@ START_TEST(test_conv_bounds_random)
     crmti_layer big[2] = {conv_layer(1, 14, 14, 16, 5, 1, 2), conv_layer(16, 8, 8, 32, 3, 2, 1)};
     for (int i = 0; i < 2; i++) {
         float *p = malloc(sizeof(float) * big[i].n_params);
-        fill_random(p, big[i].n_params, &rng, 1.0 / sqrt(big[i].in_c * 9.0));
+        crmt_test_fill_uniform(p, big[i].n_params, &rng, 1.0 / sqrt(big[i].in_c * 9.0));
         check_conv_bounds(&big[i], p, 7 + i);
         n++;
         free(p);
@@ -707,7 +681,7 @@ START_TEST(test_conv_bounds_large)
         ck_assert_int_eq(crmti_conv_norm_bound(l, NULL, CRMTI_CONV_BOUND_EXPLICIT, &(double){0}),
                          CRMT_ERR_UNSUPPORTED);
         float *p = calloc(l->n_params, sizeof(float)); /* biases stay 0: A x exactly */
-        fill_random(p, l->n_params - (size_t)l->out_c, &rng, 1.0 / sqrt(l->in_c * 9.0));
+        crmt_test_fill_uniform(p, l->n_params - (size_t)l->out_c, &rng, 1.0 / sqrt(l->in_c * 9.0));
         float *v = malloc(sizeof(float) * l->in_size), *av = malloc(sizeof(float) * l->out_size);
         float *s = malloc(sizeof(float) * crmti_layer_scratch_size(l, 1));
         for (int j = 0; j < l->in_size; j++)
@@ -753,7 +727,7 @@ START_TEST(test_conv_bounds_wide)
     float *p = malloc(sizeof(float) * l.n_params);
     crmti_rng rng;
     crmti_rng_seed(&rng, 2);
-    fill_random(p, l.n_params, &rng, 0.02);
+    crmt_test_fill_uniform(p, l.n_params, &rng, 0.02);
     double a = 0.0, n1 = 0.0;
     ck_assert_int_eq(crmti_conv_norm_bound(&l, p, CRMTI_CONV_BOUND_AUTO, &a), CRMT_OK);
     ck_assert_int_eq(crmti_conv_norm_bound(&l, p, CRMTI_CONV_BOUND_NORM1INF, &n1), CRMT_OK);
@@ -1141,8 +1115,8 @@ START_TEST(test_random_model_bounds)
             crmt_model *model = digits_conv_model((crmt_head_kind)head, variant, 30 + head);
             const size_t n = 300;
             float *x[2] = {malloc(sizeof(float) * n * 16), malloc(sizeof(float) * n * 48)};
-            fill_random(x[0], n * 16, &rng, 2.0);
-            fill_random(x[1], n * 48, &rng, 2.0);
+            crmt_test_fill_uniform(x[0], n * 16, &rng, 2.0);
+            crmt_test_fill_uniform(x[1], n * 48, &rng, 2.0);
             char name[64];
             snprintf(name, sizeof name, "random variant %d head %d", variant, head);
             check_model_bounds(model, (const float *const *)x, n, name);
@@ -1188,7 +1162,7 @@ START_TEST(test_save_load_round_trip)
             crmt_model *a = digits_conv_model((crmt_head_kind)head, variant, 50 + variant);
             crmti_rng rng;
             crmti_rng_seed(&rng, 3);
-            fill_random(a->params, a->n_params, &rng, 0.7); /* not just the initialisation */
+            crmt_test_fill_uniform(a->params, a->n_params, &rng, 0.7); /* not just the initialisation */
             size_t size;
             unsigned char *buf = save_buf(a, &size);
             ck_assert_uint_eq(rd32(buf + CRMTI_OFF_VERSION), 2);
@@ -1212,8 +1186,8 @@ START_TEST(test_save_load_round_trip)
             ck_assert(memcmp(a->params, b->params, sizeof(float) * a->n_params) == 0);
             /* the same predictions, bit for bit, and the same certificates */
             float *x[2] = {malloc(sizeof(float) * 20 * 16), malloc(sizeof(float) * 20 * 48)};
-            fill_random(x[0], 320, &rng, 1.0);
-            fill_random(x[1], 960, &rng, 1.0);
+            crmt_test_fill_uniform(x[0], 320, &rng, 1.0);
+            crmt_test_fill_uniform(x[1], 960, &rng, 1.0);
             float la[200], lb[200];
             ck_assert_int_eq(crmt_model_predict(a, (const float *const *)x, 20, NULL, la), CRMT_OK);
             ck_assert_int_eq(crmt_model_predict(b, (const float *const *)x, 20, NULL, lb), CRMT_OK);

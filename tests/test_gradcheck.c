@@ -14,18 +14,7 @@
 #include "tensor/rng.h"
 #include "train/loss.h"
 
-#define STEP 1e-3
-
-static int close_enough(double analytic, double numeric, double tol)
-{
-    return fabs(analytic - numeric) <= tol * (1.0 + fabs(analytic) + fabs(numeric));
-}
-
-static void fill_random(float *x, size_t n, crmti_rng *rng, double scale)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(scale * (2.0 * crmti_rng_uniform(rng) - 1.0));
-}
+#include "gradcheck.h"
 
 /* ---- single layers: L = sum(out * r) for a fixed random r ---- */
 
@@ -39,6 +28,19 @@ static double layer_objective(const crmti_layer *layer, const float *params, con
     return s;
 }
 
+typedef struct layer_case {
+    const crmti_layer *layer;
+    const float *params, *in, *r;
+    float *out;
+    int batch;
+} layer_case;
+
+static double layer_value(void *ctx)
+{
+    layer_case *c = ctx;
+    return layer_objective(c->layer, c->params, c->in, c->r, c->out, c->batch);
+}
+
 static void check_layer(crmti_layer *layer, int batch, unsigned seed)
 {
     crmti_rng rng;
@@ -49,39 +51,20 @@ static void check_layer(crmti_layer *layer, int batch, unsigned seed)
     float *p = calloc(np, sizeof *p), *dp = calloc(np, sizeof *dp);
     float *in = malloc(sizeof(float) * n_in), *din = malloc(sizeof(float) * n_in);
     float *out = malloc(sizeof(float) * n_out), *r = malloc(sizeof(float) * n_out);
-    fill_random(p, np, &rng, 0.5);
-    fill_random(in, n_in, &rng, 1.0);
-    fill_random(r, n_out, &rng, 1.0);
+    crmt_test_fill_uniform(p, np, &rng, 0.5);
+    crmt_test_fill_uniform(in, n_in, &rng, 1.0);
+    crmt_test_fill_uniform(r, n_out, &rng, 1.0);
     layer_objective(layer, p, in, r, out, batch);
     crmti_layer_backward(layer, p, in, out, r, din, layer->n_params ? dp : NULL, batch);
-    int checked = 0;
-    for (size_t i = 0; i < n_in; i++) {
-        float keep = in[i];
-        in[i] = keep + (float)STEP;
-        double up = layer_objective(layer, p, in, r, out, batch);
-        in[i] = keep - (float)STEP;
-        double down = layer_objective(layer, p, in, r, out, batch);
-        in[i] = keep;
-        double numeric = (up - down) / (2 * STEP);
-        ck_assert_msg(close_enough(din[i], numeric, 1e-2),
-                      "layer kind %d input grad %zu: analytic %g numeric %g", layer->kind, i,
-                      (double)din[i], numeric);
-        checked++;
-    }
-    for (size_t i = 0; i < layer->n_params; i++) {
-        float keep = p[i];
-        p[i] = keep + (float)STEP;
-        double up = layer_objective(layer, p, in, r, out, batch);
-        p[i] = keep - (float)STEP;
-        double down = layer_objective(layer, p, in, r, out, batch);
-        p[i] = keep;
-        double numeric = (up - down) / (2 * STEP);
-        ck_assert_msg(close_enough(dp[i], numeric, 1e-2),
-                      "layer kind %d param grad %zu: analytic %g numeric %g", layer->kind, i,
-                      (double)dp[i], numeric);
-        checked++;
-    }
-    ck_assert_int_gt(checked, 0);
+    layer_case lc = {layer, p, in, r, out, batch};
+    double numeric = 0.0;
+    size_t bad = crmt_test_gradient_mismatch(in, din, n_in, 1e-2, layer_value, &lc, &numeric);
+    ck_assert_msg(bad == n_in, "layer kind %d input grad %zu: analytic %g numeric %g",
+                  layer->kind, bad, bad < n_in ? (double)din[bad] : 0.0, numeric);
+    bad = crmt_test_gradient_mismatch(p, dp, layer->n_params, 1e-2, layer_value, &lc, &numeric);
+    ck_assert_msg(bad == layer->n_params, "layer kind %d param grad %zu: analytic %g numeric %g",
+                  layer->kind, bad, bad < layer->n_params ? (double)dp[bad] : 0.0, numeric);
+    ck_assert_uint_gt(n_in + layer->n_params, 0);
     free(p), free(dp), free(in), free(din), free(out), free(r);
 }
 
@@ -115,6 +98,19 @@ static double norm_objective(const float *v, int k, int d, int ortho, const floa
     return s;
 }
 
+typedef struct norm_case {
+    const float *v, *r;
+    int k, d, ortho;
+    float *wt;
+    double *cache;
+} norm_case;
+
+static double norm_value(void *ctx)
+{
+    norm_case *c = ctx;
+    return norm_objective(c->v, c->k, c->d, c->ortho, c->r, c->wt, c->cache);
+}
+
 static void check_head_norm(int k, int d, int ortho)
 {
     crmti_rng rng;
@@ -124,8 +120,8 @@ static void check_head_norm(int k, int d, int ortho)
     float *wt = malloc(sizeof(float) * n), *dv = calloc(n, sizeof(float));
     double *cache = malloc(sizeof(double) * crmti_head_norm_cache_size(k, d, ortho));
     double *scratch = malloc(sizeof(double) * crmti_head_norm_scratch_size(k, d));
-    fill_random(v, n, &rng, 1.0);
-    fill_random(r, n, &rng, 1.0);
+    crmt_test_fill_uniform(v, n, &rng, 1.0);
+    crmt_test_fill_uniform(r, n, &rng, 1.0);
     norm_objective(v, k, d, ortho, r, wt, cache);
     /* the defining property of each variant */
     for (int i = 0; i < k; i++)
@@ -139,18 +135,11 @@ static void check_head_norm(int k, int d, int ortho)
                 ck_assert_msg(fabs(dot) < 1e-4, "rows %d,%d dot %g", i, j, dot);
         }
     crmti_head_norm_backward(r, k, d, ortho, cache, scratch, dv);
-    for (size_t i = 0; i < n; i++) {
-        float keep = v[i];
-        v[i] = keep + (float)STEP;
-        double up = norm_objective(v, k, d, ortho, r, wt, cache);
-        v[i] = keep - (float)STEP;
-        double down = norm_objective(v, k, d, ortho, r, wt, cache);
-        v[i] = keep;
-        double numeric = (up - down) / (2 * STEP);
-        ck_assert_msg(close_enough(dv[i], numeric, 2e-2),
-                      "head norm (k %d d %d ortho %d) grad %zu: analytic %g numeric %g", k, d,
-                      ortho, i, (double)dv[i], numeric);
-    }
+    norm_case nc = {v, r, k, d, ortho, wt, cache};
+    double numeric = 0.0;
+    const size_t bad = crmt_test_gradient_mismatch(v, dv, n, 2e-2, norm_value, &nc, &numeric);
+    ck_assert_msg(bad == n, "head norm (k %d d %d ortho %d) grad %zu: analytic %g numeric %g", k,
+                  d, ortho, bad, bad < n ? (double)dv[bad] : 0.0, numeric);
     free(v), free(r), free(wt), free(dv), free(cache), free(scratch);
 }
 
@@ -178,6 +167,19 @@ static double loss_objective(const float *logits, float *const *g, int n_mod, co
            crmti_loss_margin((const float *const *)g, n_mod, ya, yb, lam, batch, k, rho, dg);
 }
 
+typedef struct loss_case {
+    const float *logits;
+    float *const *g;
+    const int32_t *ya, *yb;
+    double lam;
+} loss_case;
+
+static double loss_value(void *ctx)
+{
+    loss_case *c = ctx;
+    return loss_objective(c->logits, c->g, 2, c->ya, c->yb, c->lam, 3, 4, 2.0, NULL, NULL);
+}
+
 START_TEST(test_losses)
 {
     enum { B = 3, K = 4, M = 2 };
@@ -185,9 +187,9 @@ START_TEST(test_losses)
     crmti_rng_seed(&rng, 11);
     float logits[B * K], dlogits[B * K], g0[B * K], g1[B * K], dg0[B * K], dg1[B * K];
     float *g[M] = {g0, g1}, *dg[M] = {dg0, dg1};
-    fill_random(logits, B * K, &rng, 3.0);
-    fill_random(g0, B * K, &rng, 3.0);
-    fill_random(g1, B * K, &rng, 3.0);
+    crmt_test_fill_uniform(logits, B * K, &rng, 3.0);
+    crmt_test_fill_uniform(g0, B * K, &rng, 3.0);
+    crmt_test_fill_uniform(g1, B * K, &rng, 3.0);
     const int32_t ya[B] = {0, 3, 1}, yb_plain[B] = {0, 3, 1}, yb_mix[B] = {2, 3, 0};
     const int32_t *ybs[2] = {yb_plain, yb_mix};
     const double lams[2] = {1.0, 0.3};
@@ -195,21 +197,16 @@ START_TEST(test_losses)
         const int32_t *yb = ybs[variant];
         double lam = lams[variant];
         loss_objective(logits, g, M, ya, yb, lam, B, K, 2.0, dlogits, dg);
-        for (int i = 0; i < B * K; i++) {
-            float *targets[3] = {logits, g0, g1};
-            float analytic[3] = {dlogits[i], dg0[i], dg1[i]};
-            for (int t = 0; t < 3; t++) {
-                float keep = targets[t][i];
-                targets[t][i] = keep + (float)STEP;
-                double up = loss_objective(logits, g, M, ya, yb, lam, B, K, 2.0, NULL, NULL);
-                targets[t][i] = keep - (float)STEP;
-                double down = loss_objective(logits, g, M, ya, yb, lam, B, K, 2.0, NULL, NULL);
-                targets[t][i] = keep;
-                double numeric = (up - down) / (2 * STEP);
-                ck_assert_msg(close_enough(analytic[t], numeric, 1e-2),
-                              "loss variant %d target %d index %d: analytic %g numeric %g",
-                              variant, t, i, (double)analytic[t], numeric);
-            }
+        loss_case lc = {logits, g, ya, yb, lam};
+        float *targets[3] = {logits, g0, g1};
+        const float *analytic[3] = {dlogits, dg0, dg1};
+        for (int t = 0; t < 3; t++) {
+            double numeric = 0.0;
+            const size_t bad = crmt_test_gradient_mismatch(targets[t], analytic[t], B * K, 1e-2,
+                                                           loss_value, &lc, &numeric);
+            ck_assert_msg(bad == B * K, "loss variant %d target %d index %zu: analytic %g numeric %g",
+                          variant, t, bad, bad < B * K ? (double)analytic[t][bad] : 0.0,
+                          numeric);
         }
     }
     /* Numerical stability: huge logit gaps give a finite loss (the official code's raw exps
@@ -265,6 +262,8 @@ static double model_objective(model_case *c, float *dparams, float *const *dinpu
     return loss;
 }
 
+static double model_value(void *ctx) { return model_objective(ctx, NULL, NULL); }
+
 static void check_model(int head, int norm, double lam)
 {
     crmt_spec *spec;
@@ -288,13 +287,13 @@ static void check_model(int head, int norm, double lam)
     crmti_rng_seed(&rng, 99);
     /* spread the integration weights and bias so that their gradients differ */
     if (head == CRMT_HEAD_CRMT)
-        fill_random(c.model->params + c.model->head_a_offset, 8, &rng, 1.0);
-    fill_random(c.model->params + c.model->head_b_offset, 4, &rng, 0.5);
+        crmt_test_fill_uniform(c.model->params + c.model->head_a_offset, 8, &rng, 1.0);
+    crmt_test_fill_uniform(c.model->params + c.model->head_b_offset, 4, &rng, 0.5);
     c.ws = crmti_ws_create(c.model, 3);
     c.x[0] = malloc(sizeof(float) * 15);
     c.x[1] = malloc(sizeof(float) * 9);
-    fill_random(c.x[0], 15, &rng, 1.0);
-    fill_random(c.x[1], 9, &rng, 1.0);
+    crmt_test_fill_uniform(c.x[0], 15, &rng, 1.0);
+    crmt_test_fill_uniform(c.x[1], 9, &rng, 1.0);
     const int32_t ya[3] = {0, 2, 3}, yb[3] = {1, 2, 0};
     memcpy(c.ya, ya, sizeof ya);
     memcpy(c.yb, lam < 1.0 ? yb : ya, sizeof yb);
@@ -312,32 +311,17 @@ static void check_model(int head, int norm, double lam)
     model_objective(&c, dp_stale, dx);
     ck_assert_mem_eq(dp_stale, dp, sizeof(float) * np);
     free(dp_stale);
-    for (size_t i = 0; i < np; i++) {
-        float *p = c.model->params;
-        float keep = p[i];
-        p[i] = keep + (float)STEP;
-        double up = model_objective(&c, NULL, NULL);
-        p[i] = keep - (float)STEP;
-        double down = model_objective(&c, NULL, NULL);
-        p[i] = keep;
-        double numeric = (up - down) / (2 * STEP);
-        ck_assert_msg(close_enough(dp[i], numeric, 2e-2),
-                      "head %d norm %d lam %g param %zu/%zu: analytic %g numeric %g", head, norm,
-                      lam, i, np, (double)dp[i], numeric);
+    double numeric = 0.0;
+    size_t bad = crmt_test_gradient_mismatch(c.model->params, dp, np, 2e-2, model_value, &c,
+                                             &numeric);
+    ck_assert_msg(bad == np, "head %d norm %d lam %g param %zu/%zu: analytic %g numeric %g", head,
+                  norm, lam, bad, np, bad < np ? (double)dp[bad] : 0.0, numeric);
+    for (int m = 0; m < 2; m++) {
+        const size_t n = m ? 9 : 15;
+        bad = crmt_test_gradient_mismatch(c.x[m], dx[m], n, 2e-2, model_value, &c, &numeric);
+        ck_assert_msg(bad == n, "head %d norm %d input %d/%zu: analytic %g numeric %g", head,
+                      norm, m, bad, bad < n ? (double)dx[m][bad] : 0.0, numeric);
     }
-    for (int m = 0; m < 2; m++)
-        for (int i = 0; i < (m ? 9 : 15); i++) {
-            float keep = c.x[m][i];
-            c.x[m][i] = keep + (float)STEP;
-            double up = model_objective(&c, NULL, NULL);
-            c.x[m][i] = keep - (float)STEP;
-            double down = model_objective(&c, NULL, NULL);
-            c.x[m][i] = keep;
-            double numeric = (up - down) / (2 * STEP);
-            ck_assert_msg(close_enough(dx[m][i], numeric, 2e-2),
-                          "head %d norm %d input %d/%d: analytic %g numeric %g", head, norm, m, i,
-                          (double)dx[m][i], numeric);
-        }
     free(dp);
     free(c.x[0]);
     free(c.x[1]);
