@@ -16,6 +16,7 @@
 #include "test_models.h"
 #include "data/dataset.h"
 #include "digits.h"
+#include "soundness.h"
 #include "model/model.h"
 #include "robust/attack.h"
 #include "robust/certify.h"
@@ -44,52 +45,6 @@ static void cert_init(crmt_certificate *c)
 {
     memset(c, 0, sizeof *c);
     c->struct_size = sizeof *c;
-}
-
-/* Exact fused logits in double precision (reference for the attack checks). */
-static void logits_double(const crmt_model *model, const float *const *x, double *h)
-{
-    const int K = model->n_classes;
-    const float *a = crmti_integration(model);
-    for (int k = 0; k < K; k++)
-        h[k] = model->params[model->head_b_offset + (size_t)k];
-    for (int m = 0; m < model->n_mod; m++) {
-        const crmti_encoder *enc = &model->enc[m];
-        double *cur = malloc(sizeof(double) * 4096), *nxt = malloc(sizeof(double) * 4096);
-        int width = enc->in_size;
-        for (int c = 0; c < width; c++)
-            cur[c] = x[m][c];
-        for (int l = 0; l < enc->n_layers; l++) {
-            const crmti_layer *ly = &enc->layers[l];
-            if (ly->kind == CRMTI_LAYER_RELU) {
-                for (int c = 0; c < width; c++)
-                    cur[c] = cur[c] > 0 ? cur[c] : 0;
-                continue;
-            }
-            const float *w = model->params + ly->w_offset, *b = model->params + ly->b_offset;
-            for (int o = 0; o < ly->out_size; o++) {
-                double s = b[o];
-                for (int c = 0; c < ly->in_size; c++)
-                    s += (double)w[(size_t)o * ly->in_size + c] * cur[c];
-                nxt[o] = s;
-            }
-            double *t = cur;
-            cur = nxt;
-            nxt = t;
-            width = ly->out_size;
-        }
-        float *rows = malloc(sizeof(float) * (size_t)K * width);
-        ck_assert_int_eq(crmti_head_rows(model, m, rows), CRMT_OK);
-        for (int k = 0; k < K; k++) {
-            double g = 0.0;
-            for (int c = 0; c < width; c++)
-                g += (double)rows[(size_t)k * width + c] * cur[c];
-            h[k] += (a ? a[m * K + k] : 1.0) * g;
-        }
-        free(rows);
-        free(cur);
-        free(nxt);
-    }
 }
 
 static int argmax_d(const double *h, int K)
@@ -445,121 +400,10 @@ END_TEST
 
 /* ---- soundness against strong attacks ------------------------------------------------ */
 
-typedef struct attack_tally {
-    long samples, attacks, float_flips, violations;
-    long flips_at_2r, tried_at_2r;
-} attack_tally;
-
-/* Attack x (one sample, label y) within eps with the margin loss: one run from x and five
- * random restarts, 100 steps each, keeping the best iterate. Returns 1 when the exact
- * (double) margin of the result is negative; counts float-only flips in t. */
-static int attack_once(const crmt_model *model, crmti_ws *ws, const float *const *x, int32_t y,
-                       double eps, int modality, float *const *adv, float *scratch,
-                       crmti_rng *rng, attack_tally *t, int count)
-{
-    int flipped = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        crmti_attack_cfg cfg;
-        crmti_attack_cfg_pgd(&cfg, eps, 100, eps / 8.0);
-        cfg.loss = CRMTI_LOSS_MARGIN;
-        cfg.keep_best = 1;
-        cfg.modality = modality;
-        cfg.restarts = pass == 0 ? 1 : 5;
-        cfg.random_start = pass == 1;
-        int32_t pred;
-        crmti_pgd(model, ws, x, &y, 1, &cfg, rng, adv, scratch, &pred);
-        if (count)
-            t->attacks += cfg.restarts;
-        /* the perturbation respects the budget */
-        double ss = 0.0;
-        for (int m = 0; m < model->n_mod; m++)
-            for (int c = 0; c < model->enc[m].in_size; c++) {
-                double dlt = (double)adv[m][c] - (double)x[m][c];
-                ss += dlt * dlt;
-                if (modality >= 0 && m != modality)
-                    ck_assert(dlt == 0.0);
-            }
-        ck_assert_msg(sqrt(ss) <= eps * (1 + 1e-6), "perturbation %.9g > budget %.9g", sqrt(ss),
-                      eps);
-        if (pred != y) {
-            double h[16];
-            logits_double(model, (const float *const *)adv, h);
-            double worst = -INFINITY;
-            for (int k = 0; k < model->n_classes; k++)
-                if (k != y && h[k] - h[y] > worst)
-                    worst = h[k] - h[y];
-            if (worst > 0.0)
-                flipped = 1;
-            else if (count)
-                t->float_flips++;
-        }
-    }
-    return flipped;
-}
-
-static void soundness_for(crmt_model *model, const char *name, int max_samples, attack_tally *t)
-{
-    const int M = model->n_mod;
-    crmt_certifier *cert = sound_certifier(model);
-    const size_t n = crmt_dataset_num_samples(test_set);
-    crmt_certificate *cts = malloc(sizeof(crmt_certificate) * n);
-    cts[0].struct_size = sizeof(crmt_certificate);
-    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
-    const int32_t *labels = crmt_dataset_labels(test_set);
-    ck_assert_int_eq(crmt_certify_batch(cert, inputs, n, labels, cts), CRMT_OK);
-    crmti_ws *ws = crmti_ws_create(model, 1);
-    crmti_attack_cfg big;
-    crmti_attack_cfg_pgd(&big, 1.0, 100, 0.1);
-    big.restarts = 5;
-    float *scratch = malloc(sizeof(float) * crmti_attack_scratch_size(model, 1, &big));
-    float *adv[2] = {malloc(sizeof(float) * 16), malloc(sizeof(float) * 48)};
-    crmti_rng rng;
-    crmti_rng_seed(&rng, 99);
-    int used = 0, certified = 0;
-    double sum_r = 0.0;
-    for (size_t i = 0; i < n; i++)
-        if (cts[i].certified) {
-            certified++;
-            sum_r += cts[i].radius;
-        }
-    for (size_t i = 0; i < n && used < max_samples; i++) {
-        const crmt_certificate *ct = &cts[i];
-        if (!ct->certified)
-            continue;
-        used++;
-        t->samples++;
-        const float *x[2] = {inputs[0] + i * 16, inputs[1] + i * 48};
-        ck_assert_msg(!attack_once(model, ws, x, ct->label, 0.999 * ct->radius, -1, adv,
-                                   scratch, &rng, t, 1),
-                      "%s sample %zu: joint attack inside the certified radius %.6g flipped",
-                      name, i, ct->radius);
-        for (int m = 0; m < M; m++)
-            if (isfinite(ct->modality_radius[m]))
-                ck_assert_msg(!attack_once(model, ws, x, ct->label,
-                                           0.999 * ct->modality_radius[m], m, adv, scratch, &rng,
-                                           t, 1),
-                              "%s sample %zu: attack on modality %d inside r_m %.6g flipped",
-                              name, i, m, ct->modality_radius[m]);
-        /* how loose: the same attack at twice the radius */
-        t->tried_at_2r++;
-        t->flips_at_2r += attack_once(model, ws, x, ct->label, 2.0 * ct->radius, -1, adv,
-                                      scratch, &rng, t, 0);
-    }
-    printf("  %s: %d/%zu test samples certified, mean radius (certified) %.4f\n", name,
-           certified, n, certified ? sum_r / certified : 0.0);
-    ck_assert_msg(certified >= (int)(n / 2), "%s: only %d of %zu certified", name, certified, n);
-    free(adv[0]);
-    free(adv[1]);
-    free(scratch);
-    crmti_ws_destroy(ws);
-    free(cts);
-    crmt_certifier_destroy(cert);
-}
-
 START_TEST(test_soundness_against_attacks)
 {
     load_digits();
-    attack_tally t;
+    crmt_test_attack_tally t;
     memset(&t, 0, sizeof t);
     const uint64_t seeds[3] = {1, 2, 3};
     for (int head = 0; head < 2; head++)
@@ -570,7 +414,7 @@ START_TEST(test_soundness_against_attacks)
             char name[64];
             snprintf(name, sizeof name, "%s seed %d (test acc %.3f)", head ? "CRMT" : "JT",
                      (int)seeds[s], acc);
-            soundness_for(model, name, 25, &t);
+            crmt_test_soundness(model, test_set, name, 25, 0.5, &t);
             crmt_model_destroy(model);
         }
     printf("soundness: %ld certified samples, %ld PGD runs (100 steps, margin loss, joint and "

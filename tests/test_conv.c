@@ -24,6 +24,8 @@
 #include "data/dataset.h"
 #include "digits.h"
 #include "gradcheck.h"
+#include "reference.h"
+#include "soundness.h"
 #include "model/model.h"
 #include "model/serialize.h"
 #include "nn/layer.h"
@@ -75,67 +77,7 @@ static crmti_layer pool_layer(int kind, int c, int h, int w, int k, int s)
     return l;
 }
 
-/* ---- an independent double-precision reference of every layer (direct loops) ---------- */
-
-static void ref_forward(const crmti_layer *l, const float *p, int with_bias, const double *x,
-                        double *y)
-{
-    switch (l->kind) {
-    case CRMTI_LAYER_LINEAR:
-        for (int o = 0; o < l->out_size; o++) {
-            double s = with_bias ? p[l->b_offset + (size_t)o] : 0.0;
-            for (int i = 0; i < l->in_size; i++)
-                s += (double)p[l->w_offset + (size_t)o * l->in_size + i] * x[i];
-            y[o] = s;
-        }
-        return;
-    case CRMTI_LAYER_RELU:
-        for (int i = 0; i < l->out_size; i++)
-            y[i] = x[i] > 0 ? x[i] : 0;
-        return;
-    case CRMTI_LAYER_FLATTEN:
-        memcpy(y, x, sizeof(double) * (size_t)l->out_size);
-        return;
-    case CRMTI_LAYER_CONV2D:
-        for (int o = 0; o < l->out_c; o++)
-            for (int i = 0; i < l->out_h; i++)
-                for (int j = 0; j < l->out_w; j++) {
-                    double s = with_bias ? p[l->b_offset + (size_t)o] : 0.0;
-                    for (int c = 0; c < l->in_c; c++)
-                        for (int a = 0; a < l->kernel; a++)
-                            for (int b = 0; b < l->kernel; b++) {
-                                int r = i * l->stride - l->pad + a, q = j * l->stride - l->pad + b;
-                                if (r < 0 || r >= l->in_h || q < 0 || q >= l->in_w)
-                                    continue;
-                                s += (double)p[l->w_offset +
-                                               (((size_t)o * l->in_c + c) * l->kernel + a) *
-                                                   l->kernel +
-                                               b] *
-                                     x[(c * l->in_h + r) * l->in_w + q];
-                            }
-                    y[(o * l->out_h + i) * l->out_w + j] = s;
-                }
-        return;
-    case CRMTI_LAYER_AVGPOOL:
-    case CRMTI_LAYER_MAXPOOL:
-        for (int c = 0; c < l->in_c; c++)
-            for (int i = 0; i < l->out_h; i++)
-                for (int j = 0; j < l->out_w; j++) {
-                    double s = 0.0, mx = -INFINITY;
-                    for (int a = 0; a < l->kernel; a++)
-                        for (int b = 0; b < l->kernel; b++) {
-                            double v = x[(c * l->in_h + i * l->stride + a) * l->in_w +
-                                         j * l->stride + b];
-                            s += v;
-                            if (v > mx)
-                                mx = v;
-                        }
-                    y[(c * l->out_h + i) * l->out_w + j] =
-                        l->kind == CRMTI_LAYER_MAXPOOL ? mx : s / (l->kernel * l->kernel);
-                }
-        return;
-    }
-}
+/* ---- explicit operators and their norms (from the reference of tests/support) -------- */
 
 /* Explicit matrix (out_size x in_size) of a linear layer map (bias off), column by column. */
 static double *ref_matrix(const crmti_layer *l, const float *p)
@@ -144,7 +86,7 @@ static double *ref_matrix(const crmti_layer *l, const float *p)
     double *e = calloc((size_t)l->in_size, sizeof(double)), *col = malloc(sizeof(double) * l->out_size);
     for (int j = 0; j < l->in_size; j++) {
         e[j] = 1.0;
-        ref_forward(l, p, 0, e, col);
+        crmt_test_ref_layer_forward(l, p, 0, e, col);
         e[j] = 0.0;
         for (int i = 0; i < l->out_size; i++)
             a[(size_t)i * l->in_size + j] = col[i];
@@ -289,7 +231,7 @@ static void check_layer(const crmti_layer *l, int batch, uint64_t seed)
     for (int b = 0; b < batch; b++) {
         for (int i = 0; i < l->in_size; i++)
             xd[i] = in[(size_t)b * l->in_size + i];
-        ref_forward(l, p, 1, xd, yd);
+        crmt_test_ref_layer_forward(l, p, 1, xd, yd);
         for (int o = 0; o < l->out_size; o++) {
             const double v = out[(size_t)b * l->out_size + o];
             ck_assert_msg(fabs(v - yd[o]) <= 1e-5 * (1 + fabs(yd[o])),
@@ -780,9 +722,9 @@ START_TEST(test_pool_bounds)
                 double *x = calloc((size_t)l.in_size, sizeof(double));
                 double *y0 = malloc(sizeof(double) * l.out_size), *y1 = malloc(sizeof(double) * l.out_size);
                 x[best_r * l.in_w + best_q] = 1.0;
-                ref_forward(&l, NULL, 0, x, y0);
+                crmt_test_ref_layer_forward(&l, NULL, 0, x, y0);
                 x[best_r * l.in_w + best_q] = 1.5;
-                ref_forward(&l, NULL, 0, x, y1);
+                crmt_test_ref_layer_forward(&l, NULL, 0, x, y1);
                 double ss = 0.0;
                 for (int o = 0; o < l.out_size; o++)
                     ss += (y1[o] - y0[o]) * (y1[o] - y0[o]);
@@ -795,13 +737,13 @@ START_TEST(test_pool_bounds)
                     for (int j = 0; j < l.in_size; j++) {
                         x[j] = crmti_rng_normal(&rng);
                     }
-                    ref_forward(&l, NULL, 0, x, y0);
+                    crmt_test_ref_layer_forward(&l, NULL, 0, x, y0);
                     for (int j = 0; j < l.in_size; j++) {
                         double d = 0.3 * crmti_rng_normal(&rng);
                         x[j] += d;
                         ds += d * d;
                     }
-                    ref_forward(&l, NULL, 0, x, y1);
+                    crmt_test_ref_layer_forward(&l, NULL, 0, x, y1);
                     for (int o = 0; o < l.out_size; o++)
                         os += (y1[o] - y0[o]) * (y1[o] - y0[o]);
                     ck_assert(sqrt(os) <= b * sqrt(ds));
@@ -902,39 +844,6 @@ static crmt_model *trained_conv_model(crmt_head_kind head, int variant, uint64_t
     return model;
 }
 
-/* Exact fused logits in double (independent of the library's forward passes). */
-static void logits_double(const crmt_model *model, const float *const *x, double *h)
-{
-    const int K = model->n_classes;
-    const float *a = crmti_integration(model);
-    for (int k = 0; k < K; k++)
-        h[k] = model->params[model->head_b_offset + (size_t)k];
-    for (int m = 0; m < model->n_mod; m++) {
-        const crmti_encoder *enc = &model->enc[m];
-        double *cur = malloc(sizeof(double) * 8192), *nxt = malloc(sizeof(double) * 8192);
-        for (int c = 0; c < enc->in_size; c++)
-            cur[c] = x[m][c];
-        for (int l = 0; l < enc->n_layers; l++) {
-            ref_forward(&enc->layers[l], model->params, 1, cur, nxt);
-            double *t = cur;
-            cur = nxt;
-            nxt = t;
-        }
-        const int d = enc->out_size;
-        float *rows = malloc(sizeof(float) * (size_t)K * d);
-        ck_assert_int_eq(crmti_head_rows(model, m, rows), CRMT_OK);
-        for (int k = 0; k < K; k++) {
-            double g = 0.0;
-            for (int c = 0; c < d; c++)
-                g += (double)rows[(size_t)k * d + c] * cur[c];
-            h[k] += (a ? a[m * K + k] : 1.0) * g;
-        }
-        free(rows);
-        free(cur);
-        free(nxt);
-    }
-}
-
 /* Sound constants >= empirical ones (largest input-gradient norms over the data), and each
  * conv layer's bound >= the power iteration on its explicit matrix. */
 static void check_model_bounds(const crmt_model *model, const float *const *x, size_t n,
@@ -960,115 +869,10 @@ static void check_model_bounds(const crmt_model *model, const float *const *x, s
     crmti_lipschitz_release(&emp);
 }
 
-typedef struct tally {
-    long samples, attacks, float_flips, flips_at_2r, tried_at_2r;
-} tally;
-
-static int attack_once(const crmt_model *model, crmti_ws *ws, const float *const *x, int32_t y,
-                       double eps, int modality, float *const *adv, float *scratch,
-                       crmti_rng *rng, tally *t, int count)
-{
-    int flipped = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        crmti_attack_cfg cfg;
-        crmti_attack_cfg_pgd(&cfg, eps, 100, eps / 8.0);
-        cfg.loss = CRMTI_LOSS_MARGIN;
-        cfg.keep_best = 1;
-        cfg.modality = modality;
-        cfg.restarts = pass == 0 ? 1 : 5;
-        cfg.random_start = pass == 1;
-        int32_t pred;
-        crmti_pgd(model, ws, x, &y, 1, &cfg, rng, adv, scratch, &pred);
-        if (count)
-            t->attacks += cfg.restarts;
-        double ss = 0.0;
-        for (int m = 0; m < model->n_mod; m++)
-            for (int c = 0; c < model->enc[m].in_size; c++) {
-                double d = (double)adv[m][c] - (double)x[m][c];
-                ss += d * d;
-            }
-        ck_assert(sqrt(ss) <= eps * (1 + 1e-6));
-        if (pred != y) {
-            double h[16];
-            logits_double(model, (const float *const *)adv, h);
-            double worst = -INFINITY;
-            for (int k = 0; k < model->n_classes; k++)
-                if (k != y && h[k] - h[y] > worst)
-                    worst = h[k] - h[y];
-            if (worst > 0.0)
-                flipped = 1;
-            else if (count)
-                t->float_flips++;
-        }
-    }
-    return flipped;
-}
-
-static void soundness_for(const crmt_model *model, const char *name, int max_samples, tally *t)
-{
-    crmt_certifier *cert = NULL;
-    ck_assert_int_eq(crmt_certifier_create(&cert, model, NULL), CRMT_OK);
-    ck_assert_int_eq(crmt_certifier_lipschitz(cert), CRMT_LIPSCHITZ_SOUND);
-    const size_t n = crmt_dataset_num_samples(test_set);
-    crmt_certificate *cts = malloc(sizeof(crmt_certificate) * n);
-    cts[0].struct_size = sizeof(crmt_certificate);
-    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
-    ck_assert_int_eq(crmt_certify_batch(cert, inputs, n, crmt_dataset_labels(test_set), cts),
-                     CRMT_OK);
-    crmti_ws *ws = crmti_ws_create(model, 1);
-    crmti_attack_cfg big;
-    crmti_attack_cfg_pgd(&big, 1.0, 100, 0.1);
-    big.restarts = 5;
-    big.keep_best = 1;
-    float *scratch = malloc(sizeof(float) * crmti_attack_scratch_size(model, 1, &big));
-    float *adv[2] = {malloc(sizeof(float) * 16), malloc(sizeof(float) * 48)};
-    crmti_rng rng;
-    crmti_rng_seed(&rng, 99);
-    int used = 0, certified = 0;
-    double sum_r = 0.0;
-    for (size_t i = 0; i < n; i++)
-        if (cts[i].certified) {
-            certified++;
-            sum_r += cts[i].radius;
-        }
-    /* spread the attacked samples over the test set */
-    const size_t stride = certified > max_samples ? (size_t)certified / max_samples : 1;
-    size_t seen = 0;
-    for (size_t i = 0; i < n && used < max_samples; i++) {
-        const crmt_certificate *ct = &cts[i];
-        if (!ct->certified || seen++ % stride != 0)
-            continue;
-        used++;
-        t->samples++;
-        const float *x[2] = {inputs[0] + i * 16, inputs[1] + i * 48};
-        ck_assert_msg(!attack_once(model, ws, x, ct->label, 0.999 * ct->radius, -1, adv, scratch,
-                                   &rng, t, 1),
-                      "%s sample %zu: joint attack inside the certified radius %.6g flipped", name,
-                      i, ct->radius);
-        for (int m = 0; m < 2; m++)
-            ck_assert_msg(!attack_once(model, ws, x, ct->label, 0.999 * ct->modality_radius[m], m,
-                                       adv, scratch, &rng, t, 1),
-                          "%s sample %zu: attack on modality %d inside r_m %.6g flipped", name, i,
-                          m, ct->modality_radius[m]);
-        t->tried_at_2r++;
-        t->flips_at_2r +=
-            attack_once(model, ws, x, ct->label, 2.0 * ct->radius, -1, adv, scratch, &rng, t, 0);
-    }
-    printf("  %s: %d/%zu test samples certified, mean radius (certified) %.4f, %d attacked\n",
-           name, certified, n, certified ? sum_r / certified : 0.0, used);
-    ck_assert_msg(certified >= (int)(n / 3), "%s: only %d of %zu certified", name, certified, n);
-    free(adv[0]);
-    free(adv[1]);
-    free(scratch);
-    crmti_ws_destroy(ws);
-    free(cts);
-    crmt_certifier_destroy(cert);
-}
-
 START_TEST(test_digits_train_bounds_and_soundness)
 {
     load_digits();
-    tally t;
+    crmt_test_attack_tally t;
     memset(&t, 0, sizeof t);
     /* the MLPs of test_certify reach about 0.94 (JT) and 0.92 (CRMT) on this split; these
      * conv encoders 0.93-0.96 (JT) and 0.90-0.94 (CRMT) over seeds 1-4 (20 epochs, cosine) */
@@ -1090,7 +894,7 @@ START_TEST(test_digits_train_bounds_and_soundness)
                  (int)runs[r].seed, acc);
         ck_assert_msg(acc >= 0.88, "%s: accuracy too low", name);
         check_model_bounds(model, train_x, crmt_dataset_num_samples(train_set), name);
-        soundness_for(model, name, 25, &t);
+        crmt_test_soundness(model, test_set, name, 25, 1.0 / 3.0, &t);
         crmt_model_destroy(model);
     }
     printf("conv soundness: %ld certified samples, %ld PGD runs (100 steps, margin loss, joint "

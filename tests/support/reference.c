@@ -1,0 +1,106 @@
+#include "reference.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+
+void crmt_test_ref_layer_forward(const crmti_layer *l, const float *p, int with_bias,
+                                  const double *x, double *y)
+{
+    switch (l->kind) {
+    case CRMTI_LAYER_LINEAR:
+        for (int o = 0; o < l->out_size; o++) {
+            double s = with_bias ? p[l->b_offset + (size_t)o] : 0.0;
+            for (int i = 0; i < l->in_size; i++)
+                s += (double)p[l->w_offset + (size_t)o * l->in_size + i] * x[i];
+            y[o] = s;
+        }
+        return;
+    case CRMTI_LAYER_RELU:
+        for (int i = 0; i < l->out_size; i++)
+            y[i] = x[i] > 0 ? x[i] : 0;
+        return;
+    case CRMTI_LAYER_FLATTEN:
+        memcpy(y, x, sizeof(double) * (size_t)l->out_size);
+        return;
+    case CRMTI_LAYER_CONV2D:
+        for (int o = 0; o < l->out_c; o++)
+            for (int i = 0; i < l->out_h; i++)
+                for (int j = 0; j < l->out_w; j++) {
+                    double s = with_bias ? p[l->b_offset + (size_t)o] : 0.0;
+                    for (int c = 0; c < l->in_c; c++)
+                        for (int a = 0; a < l->kernel; a++)
+                            for (int b = 0; b < l->kernel; b++) {
+                                int r = i * l->stride - l->pad + a, q = j * l->stride - l->pad + b;
+                                if (r < 0 || r >= l->in_h || q < 0 || q >= l->in_w)
+                                    continue;
+                                s += (double)p[l->w_offset +
+                                               (((size_t)o * l->in_c + c) * l->kernel + a) *
+                                                   l->kernel +
+                                               b] *
+                                     x[(c * l->in_h + r) * l->in_w + q];
+                            }
+                    y[(o * l->out_h + i) * l->out_w + j] = s;
+                }
+        return;
+    case CRMTI_LAYER_AVGPOOL:
+    case CRMTI_LAYER_MAXPOOL:
+        for (int c = 0; c < l->in_c; c++)
+            for (int i = 0; i < l->out_h; i++)
+                for (int j = 0; j < l->out_w; j++) {
+                    double s = 0.0, mx = -INFINITY;
+                    for (int a = 0; a < l->kernel; a++)
+                        for (int b = 0; b < l->kernel; b++) {
+                            double v = x[(c * l->in_h + i * l->stride + a) * l->in_w +
+                                         j * l->stride + b];
+                            s += v;
+                            if (v > mx)
+                                mx = v;
+                        }
+                    y[(c * l->out_h + i) * l->out_w + j] =
+                        l->kind == CRMTI_LAYER_MAXPOOL ? mx : s / (l->kernel * l->kernel);
+                }
+        return;
+    }
+}
+
+int crmt_test_exact_logits(const crmt_model *model, const float *const *x, double *h)
+{
+    const int K = model->n_classes;
+    const float *a = crmti_integration(model);
+    for (int k = 0; k < K; k++)
+        h[k] = model->params[model->head_b_offset + (size_t)k];
+    for (int m = 0; m < model->n_mod; m++) {
+        const crmti_encoder *enc = &model->enc[m];
+        int widest = enc->in_size;
+        for (int l = 0; l < enc->n_layers; l++)
+            if (enc->layers[l].out_size > widest)
+                widest = enc->layers[l].out_size;
+        const int d = enc->out_size;
+        double *cur = malloc(sizeof(double) * (size_t)widest);
+        double *nxt = malloc(sizeof(double) * (size_t)widest);
+        float *rows = malloc(sizeof(float) * (size_t)K * (size_t)d);
+        if (!cur || !nxt || !rows || crmti_head_rows(model, m, rows) != CRMT_OK) {
+            free(cur), free(nxt), free(rows);
+            return 0;
+        }
+        for (int c = 0; c < enc->in_size; c++)
+            cur[c] = x[m][c];
+        for (int l = 0; l < enc->n_layers; l++) {
+            crmt_test_ref_layer_forward(&enc->layers[l], model->params, 1, cur, nxt);
+            double *t = cur;
+            cur = nxt;
+            nxt = t;
+        }
+        for (int k = 0; k < K; k++) {
+            double g = 0.0;
+            for (int c = 0; c < d; c++)
+                g += (double)rows[(size_t)k * d + c] * cur[c];
+            h[k] += (a ? a[m * K + k] : 1.0) * g;
+        }
+        free(rows), free(cur), free(nxt);
+    }
+    return 1;
+}
