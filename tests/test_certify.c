@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "robust/attack.h"
 #include "robust/certify.h"
+#include "robust/lipschitz.h"
 #include "tensor/rng.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -78,14 +79,9 @@ static void free_digits(void)
     train_set = test_set = NULL;
 }
 
-/* Rows 0-1 (16 px) -> 32 -> ReLU -> 16, rows 2-7 (48 px) -> 48 -> ReLU -> 16, K = 10,
- * trained with crmt_train (JT: cross-entropy; CRMT head: CRMT step 1). */
-static crmt_model *trained_digits_model(crmt_head_kind head, uint64_t seed, int epochs)
+/* Train on the digits with crmt_train (JT: cross-entropy; CRMT head: CRMT step 1). */
+static void train_digits(crmt_model *model, crmt_head_kind head, uint64_t seed, int epochs)
 {
-    const int in_dims[2] = {16, 48};
-    const char *layers[2] = {"LRL", "LRL"};
-    const int widths[4] = {32, 16, 48, 16};
-    crmt_model *model = build(10, 2, in_dims, layers, widths, head, seed);
     crmt_optimizer *opt = NULL;
     ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
     /* CRMT step 1 with lr 0.05 and momentum 0.9 is unstable on this model */
@@ -100,6 +96,62 @@ static crmt_model *trained_digits_model(crmt_head_kind head, uint64_t seed, int 
     o.seed = seed;
     ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_OK);
     crmt_optimizer_destroy(opt);
+}
+
+/* Rows 0-1 (16 px) -> 32 -> ReLU -> 16, rows 2-7 (48 px) -> 48 -> ReLU -> 16, K = 10. */
+static crmt_model *trained_digits_model(crmt_head_kind head, uint64_t seed, int epochs)
+{
+    const int in_dims[2] = {16, 48};
+    const char *layers[2] = {"LRL", "LRL"};
+    const int widths[4] = {32, 16, 48, 16};
+    crmt_model *model = build(10, 2, in_dims, layers, widths, head, seed);
+    train_digits(model, head, seed, epochs);
+    return model;
+}
+
+/* Image encoders on the same two views, the digits' rows 0-1 as a 1x2x8 image and rows 2-7
+ * as 1x6x8 (saved as model format version 2), K = 10:
+ *   variant 0, rows 0-1: conv(4, k3, s1, p1) relu maxpool(2, 1) flatten linear(16)
+ *              rows 2-7: conv(6, k3, s2, p1) relu avgpool(2, 1) flatten linear(16)
+ *   variant 1, rows 0-1: conv(4, k2, s1, p1) relu avgpool(2, 2) flatten linear(16)
+ *              rows 2-7: conv(8, k3, s2, p1) relu conv(8, k3, s1, p1) relu maxpool(2, 2)
+ *                        linear(24) relu linear(16) */
+static crmt_model *conv_digits_model(crmt_head_kind head, int variant, uint64_t seed)
+{
+    crmt_spec *spec;
+    ck_assert_int_eq(crmt_spec_create(&spec, 10), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_modality_image(spec, "rows0-1", 1, 2, 8, NULL), CRMT_OK);
+    ck_assert_int_eq(crmt_spec_add_modality_image(spec, "rows2-7", 1, 6, 8, NULL), CRMT_OK);
+    if (variant == 0) {
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 0, 4, 3, 1, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 0), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_maxpool(spec, 0, 2, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_flatten(spec, 0), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 0, 16), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 1, 6, 3, 2, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_avgpool(spec, 1, 2, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_flatten(spec, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 16), CRMT_OK);
+    } else {
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 0, 4, 2, 1, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 0), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_avgpool(spec, 0, 2, 2), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_flatten(spec, 0), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 0, 16), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 1, 8, 3, 2, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 1, 8, 3, 1, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_maxpool(spec, 1, 2, 2), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 24), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 16), CRMT_OK);
+    }
+    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), CRMT_OK);
+    crmt_model *model = NULL;
+    ck_assert_int_eq(crmt_model_create(&model, spec, seed), CRMT_OK);
+    crmt_spec_destroy(spec);
     return model;
 }
 
@@ -885,6 +937,32 @@ static int count_runner_up_differs(const crmt_model *model, const float *const *
     return count;
 }
 
+/* Every conv2d and average pooling operator of model is small enough for the library's
+ * explicit (Gram iteration) bound, within ~3e-5 of the exact norm the reference computes:
+ * the Fourier and norm-1/inf bounds could be much looser than the 1e-4 the check allows. */
+static void assert_explicit_conv_bounds(const crmt_model *model)
+{
+    for (int m = 0; m < model->n_mod; m++)
+        for (int l = 0; l < model->enc[m].n_layers; l++) {
+            const crmti_layer *ly = &model->enc[m].layers[l];
+            double rows, cols;
+            if (ly->kind == CRMTI_LAYER_CONV2D) {
+                rows = ly->out_size;
+                cols = ly->in_size;
+            } else if (ly->kind == CRMTI_LAYER_AVGPOOL) { /* bounded on one channel */
+                rows = (double)ly->out_h * ly->out_w;
+                cols = (double)ly->in_h * ly->in_w;
+            } else {
+                continue;
+            }
+            ck_assert_msg(rows * cols <= CRMTI_CONV_EXPLICIT_MAX_ENTRIES &&
+                              (rows < cols ? rows : cols) <= CRMTI_CONV_EXPLICIT_MAX_SIDE,
+                          "modality %d layer %d: %g x %g operator above the explicit bound's "
+                          "limits",
+                          m, l, rows, cols);
+        }
+}
+
 static const char *find_python(void)
 {
     static const char *candidates[] = {"python3", "/usr/bin/python3", "/usr/local/bin/python3"};
@@ -914,9 +992,10 @@ START_TEST(test_numpy_reference)
     load_digits();
     char dir[] = "/tmp/crmt_refXXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    char path[64], models[4][64];
+    enum { N_CASES = 7 };
+    char path[64], models[N_CASES][64];
     snprintf(path, sizeof path, "%s/dump.txt", dir);
-    for (int c = 0; c < 4; c++)
+    for (int c = 0; c < N_CASES; c++)
         snprintf(models[c], sizeof models[c], "%s/case%d.crmt", dir, c);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
@@ -969,6 +1048,69 @@ START_TEST(test_numpy_reference)
             free(xs[m]);
         crmt_model_destroy(model);
     }
+    /* 5, 6: trained image encoders (format version 2; conv2d with stride 1 and 2 and padding,
+     * max and average pooling with and without overlap, flatten, a linear run before the last
+     * ReLU), JT and CRMT heads, 150 test samples with their labels */
+    for (int head = 0; head < 2; head++) {
+        crmt_model *model = conv_digits_model((crmt_head_kind)head, head, 21 + (uint64_t)head);
+        assert_explicit_conv_bounds(model);
+        train_digits(model, (crmt_head_kind)head, 21 + (uint64_t)head, 8);
+        const float *x[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+        runner_up_cases += count_runner_up_differs(model, x, 150);
+        dump_case(f, models[4 + head], model, x, 150, crmt_dataset_labels(test_set));
+        crmt_model_destroy(model);
+    }
+    /* 7: random image encoders, three modalities, CRMT head with K = 4:
+     *   2x5x7: conv(3, k4, s1, p2) avgpool(3, 1) (overlapping) relu conv(2, k2, s3, p0)
+     *          (stride > kernel; the encoder ends with a conv: nothing folded, d = 4 = K,
+     *          orthonormal head rows)
+     *   1x6x6: maxpool(3, 1) (overlapping, cover 9) conv(2, k3, s2, p1) flatten linear(5)
+     *          linear(3) (a folded run of two linear layers; d = 3 < K, row-normalised)
+     *   1x3x4: flatten linear(6) relu linear(5) */
+    {
+        crmt_spec *spec;
+        ck_assert_int_eq(crmt_spec_create(&spec, 4), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_modality_image(spec, "a", 2, 5, 7, NULL), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_modality_image(spec, "b", 1, 6, 6, NULL), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_modality_image(spec, "c", 1, 3, 4, NULL), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 0, 3, 4, 1, 2), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_avgpool(spec, 0, 3, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 0), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 0, 2, 2, 3, 0), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_maxpool(spec, 1, 3, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 1, 2, 3, 2, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_flatten(spec, 1), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 5), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 3), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_flatten(spec, 2), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 2, 6), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_relu(spec, 2), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_add_linear(spec, 2, 5), CRMT_OK);
+        ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, CRMT_HEAD_CRMT), CRMT_OK);
+        crmt_model *model = NULL;
+        ck_assert_int_eq(crmt_model_create(&model, spec, 13), CRMT_OK);
+        crmt_spec_destroy(spec);
+        ck_assert_int_eq(model->enc[0].out_size, 4);
+        ck_assert_int_eq(model->enc[1].out_size, 3);
+        assert_explicit_conv_bounds(model);
+        crmti_rng rng;
+        crmti_rng_seed(&rng, 5);
+        float *a = model->params + model->head_a_offset;
+        for (int i = 0; i < 12; i++)
+            a[i] = (float)(0.1 + crmti_rng_uniform(&rng));
+        float *xs[3];
+        for (int m = 0; m < 3; m++) {
+            const size_t n_in = (size_t)model->enc[m].in_size;
+            xs[m] = malloc(sizeof(float) * 60 * n_in);
+            for (size_t i = 0; i < 60 * n_in; i++)
+                xs[m][i] = (float)crmti_rng_normal(&rng);
+        }
+        runner_up_cases += count_runner_up_differs(model, (const float *const *)xs, 60);
+        dump_case(f, models[6], model, (const float *const *)xs, 60, NULL);
+        for (int m = 0; m < 3; m++)
+            free(xs[m]);
+        crmt_model_destroy(model);
+    }
     fclose(f);
     ck_assert_msg(runner_up_cases >= 2, "only %d samples whose closest class is not the runner-up",
                   runner_up_cases);
@@ -981,7 +1123,7 @@ START_TEST(test_numpy_reference)
            "exit status %d\n",
            python, runner_up_cases, rc);
     unlink(path);
-    for (int c = 0; c < 4; c++)
+    for (int c = 0; c < N_CASES; c++)
         unlink(models[c]);
     rmdir(dir);
     ck_assert_int_eq(rc, 0);
