@@ -9,6 +9,25 @@
 
 #include "crmt/crmt.h"
 #include "digits.h"
+#include "model/model.h"
+
+/* crmti_backward, wrapped at link time (tests/CMakeLists.txt): when poison_next_gradient is
+ * set, the next backward pass leaves a NaN in the first parameter gradient. */
+void __real_crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
+                           int batch, float *dparams, float *const *dinputs);
+void __wrap_crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
+                           int batch, float *dparams, float *const *dinputs);
+static int poison_next_gradient;
+
+void __wrap_crmti_backward(const crmt_model *model, crmti_ws *ws, const float *const *inputs,
+                           int batch, float *dparams, float *const *dinputs)
+{
+    __real_crmti_backward(model, ws, inputs, batch, dparams, dinputs);
+    if (poison_next_gradient && dparams) {
+        dparams[0] = NAN;
+        poison_next_gradient = 0;
+    }
+}
 
 static crmt_digits digits;
 static crmt_dataset *train_set, *test_set;
@@ -206,6 +225,77 @@ START_TEST(test_divergence_keeps_finite_parameters)
 }
 END_TEST
 
+/* The model's serialised bytes (parameters included). */
+static unsigned char *snapshot(const crmt_model *model, size_t *size)
+{
+    ck_assert_int_eq(crmt_model_save_buffer(model, NULL, 0, size), CRMT_OK);
+    unsigned char *buf = malloc(*size);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(crmt_model_save_buffer(model, buf, *size, size), CRMT_OK);
+    return buf;
+}
+
+static void assert_same_model(const crmt_model *model, const unsigned char *bytes, size_t size)
+{
+    size_t now_size = 0;
+    unsigned char *now = snapshot(model, &now_size);
+    ck_assert_uint_eq(now_size, size);
+    ck_assert_mem_eq(now, bytes, size);
+    free(now);
+}
+
+/* Which parameters a diverged step leaves: after a non-finite loss, those of the step before
+ * (the last that gave a finite loss); after a non-finite gradient, the current ones (their
+ * loss was finite and nothing touched them). */
+START_TEST(test_divergence_by_cause)
+{
+    load_data();
+    crmt_model *model = make_model(CRMT_HEAD_JT, 1);
+    crmt_optimizer *opt = NULL;
+    ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
+    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9), CRMT_OK);
+    const size_t n = 32;
+    const float *in[2] = {crmt_dataset_data(train_set, 0), crmt_dataset_data(train_set, 1)};
+    const int32_t *labels = crmt_dataset_labels(train_set);
+    float *huge0 = malloc(sizeof(float) * n * 16), *huge1 = malloc(sizeof(float) * n * 48);
+    for (size_t i = 0; i < n * 16; i++)
+        huge0[i] = 3e38f;
+    for (size_t i = 0; i < n * 48; i++)
+        huge1[i] = 3e38f;
+    const float *huge[2] = {huge0, huge1};
+    double loss = 0.0;
+    size_t size_a = 0, size_b = 0;
+
+    ck_assert_int_eq(crmt_train_step(model, opt, in, labels, n, NULL, &loss), CRMT_OK);
+    unsigned char *after_first = snapshot(model, &size_a); /* P1 */
+    ck_assert_int_eq(crmt_train_step(model, opt, in, labels, n, NULL, &loss), CRMT_OK);
+    /* the loss at P2 overflows: back to P1 */
+    ck_assert_int_eq(crmt_train_step(model, opt, huge, labels, n, NULL, &loss),
+                     CRMT_ERR_DIVERGED);
+    assert_same_model(model, after_first, size_a);
+
+    ck_assert_int_eq(crmt_train_step(model, opt, in, labels, n, NULL, &loss), CRMT_OK);
+    unsigned char *before_poison = snapshot(model, &size_b);
+    poison_next_gradient = 1;
+    ck_assert_int_eq(crmt_train_step(model, opt, in, labels, n, NULL, &loss), CRMT_ERR_DIVERGED);
+    ck_assert_int_eq(poison_next_gradient, 0);
+    ck_assert_msg(strstr(crmt_model_errmsg(model), "non-finite gradient") != NULL, "%s",
+                  crmt_model_errmsg(model));
+    assert_same_model(model, before_poison, size_b);
+    /* and training can go on from there */
+    ck_assert_int_eq(crmt_train_step(model, opt, in, labels, n, NULL, &loss), CRMT_OK);
+    ck_assert(isfinite(loss));
+
+    free(after_first);
+    free(before_poison);
+    free(huge0);
+    free(huge1);
+    crmt_optimizer_destroy(opt);
+    crmt_model_destroy(model);
+    free_data();
+}
+END_TEST
+
 START_TEST(test_bad_training_arguments)
 {
     load_data();
@@ -262,6 +352,7 @@ int main(void)
     tcase_add_test(tc, test_progress_can_stop);
     tcase_add_test(tc, test_single_step_lowers_loss);
     tcase_add_test(tc, test_divergence_keeps_finite_parameters);
+    tcase_add_test(tc, test_divergence_by_cause);
     tcase_add_test(tc, test_bad_training_arguments);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -11,8 +11,8 @@
  *    integration_epochs > 0, step 2 = integration weights tuned for the certified radius;
  *  - CRMT_AT / CRMT_MIX: step 1 on adversarial examples / with mixup, then step 2.
  *
- * A training run that produces a non-finite loss stops with CRMT_ERR_DIVERGED and restores
- * the parameters of the last finite step.
+ * A training run that produces a non-finite loss, gradient or update stops with
+ * CRMT_ERR_DIVERGED; the model keeps the last parameters that gave a finite loss.
  */
 #ifndef CRMT_TRAIN_H
 #define CRMT_TRAIN_H

@@ -163,17 +163,18 @@ static crmt_status check_model_options(const crmt_model *model, const crmt_train
     return CRMT_OK;
 }
 
-/* Divergence: put back the last parameters that gave a finite loss. */
-static crmt_status diverged(crmt_model *model, const char *what)
+/* Divergence: leave (restore_backup 0) or put back (1) the last parameters that gave a finite
+ * loss. */
+static crmt_status diverged(crmt_model *model, const char *what, int restore_backup)
 {
     crmti_train_state *st = model->train_state;
-    if (st->backup_valid) {
+    if (restore_backup && st->backup_valid) {
         memcpy(model->params, st->backup, sizeof(float) * model->n_params);
         model->generation++;
     }
     return crmti_fail(model->errmsg, CRMT_ERR_DIVERGED,
-                      "%s: training stopped and the parameters of the last step with a finite "
-                      "loss were restored (lower the learning rate)",
+                      "%s: training stopped; the model keeps the parameters of the last step "
+                      "with a finite loss (lower the learning rate)",
                       what);
 }
 
@@ -253,19 +254,22 @@ static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const flo
     }
     if (!isfinite(loss)) {
         ws->dg_active = 0;
-        return diverged(model, "non-finite training loss");
+        return diverged(model, "non-finite training loss", 1); /* the previous step's */
     }
     crmti_backward(model, ws, xin, batch, model->grads, NULL); /* overwrites every gradient */
+    /* the current parameters gave a finite loss and are untouched: they stay */
     if (!all_finite_fast(model->grads, model->n_params))
-        return diverged(model, "non-finite gradient");
+        return diverged(model, "non-finite gradient", 0);
     /* These parameters gave a finite loss: they become the backup. The update writes the new
      * parameters into the backup buffer and the two arrays swap, so keeping the old ones
      * costs no copy (and the finiteness check is part of the update's pass). */
     float *const current = model->params;
     if (!crmti_optimizer_apply(opt, current, model->grads, st->backup)) {
+        /* the parameters are untouched; the backup buffer holds the broken update, so it
+         * becomes a copy of them (the optimizer's state has taken the step: training stops) */
         memcpy(st->backup, current, sizeof(float) * model->n_params);
         st->backup_valid = 1;
-        return diverged(model, "the update overflowed");
+        return diverged(model, "the update overflowed", 0);
     }
     model->params = st->backup;
     st->backup = current;
