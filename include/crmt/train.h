@@ -93,14 +93,18 @@ typedef struct crmt_train_result {
 CRMT_API crmt_status crmt_train_options_init(crmt_train_options *opts, size_t struct_size);
 
 /** Train model on data. result may be NULL. The dataset must match the model's modalities
- *  and dimensions and its labels must be < K. */
+ *  and dimensions and its labels must be < K. Errors: INVALID_ARGUMENT (NULL pointers,
+ *  options out of range), SHAPE (the dataset does not fit the model, labels >= K), STATE (an
+ *  incomplete dataset, an optimizer made for another model), UNSUPPORTED (a CRMT method on a
+ *  JT head), DIVERGED, OUT_OF_MEMORY. */
 CRMT_API crmt_status crmt_train(crmt_model *model, crmt_optimizer *optimizer,
                                 const crmt_dataset *data, const crmt_train_options *opts,
                                 crmt_train_result *result);
 
 /** One optimizer step of step 1 on a batch of n samples given by the host (inputs: one
  *  pointer per modality, as in crmt_model_predict). loss_out may be NULL. opts may be NULL
- *  (defaults). */
+ *  (defaults). Errors as crmt_train; a label outside [0, K) is an INVALID_ARGUMENT, non-finite
+ *  inputs NON_FINITE. */
 CRMT_API crmt_status crmt_train_step(crmt_model *model, crmt_optimizer *optimizer,
                                      const float *const *inputs, const int32_t *labels,
                                      size_t n, const crmt_train_options *opts,

@@ -196,6 +196,8 @@ crmt_status crmt_model_create(crmt_model **out, const crmt_spec *spec, uint64_t 
     *out = NULL;
     if (!spec)
         return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "spec is NULL");
+    if (spec->n_modalities == 0)
+        return crmti_fail(NULL, CRMT_ERR_STATE, "the spec has no modalities yet");
     crmt_status st = crmti_spec_validate(spec, NULL);
     if (st != CRMT_OK)
         return st;

@@ -240,7 +240,7 @@ crmt_status crmti_model_build(crmt_model **out, const crmt_spec *spec, uint64_t 
         if (spec->head == CRMT_HEAD_CRMT && norm == CRMT_NORM_ORTHONORMAL &&
             spec->n_classes > size) {
             free(model);
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+            return crmti_fail(NULL, CRMT_ERR_UNSUPPORTED,
                               "modality %d: orthonormal head rows need n_classes (%d) <= "
                               "feature size (%d)",
                               m, spec->n_classes, size);

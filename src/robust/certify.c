@@ -54,8 +54,7 @@ crmt_status crmti_check_dataset(const crmt_model *model, const crmt_dataset *dat
                           data->n_mod, model->n_mod);
     for (int m = 0; m < model->n_mod; m++) {
         if (!data->data[m])
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: modality %d is not set",
-                              what, m);
+            return crmti_fail(NULL, CRMT_ERR_STATE, "%s: modality %d is not set", what, m);
         if (data->dim[m] != (size_t)model->enc[m].in_size)
             return crmti_fail(NULL, CRMT_ERR_SHAPE,
                               "%s: modality %d has dimension %zu, the model expects %d", what, m,
@@ -63,7 +62,7 @@ crmt_status crmti_check_dataset(const crmt_model *model, const crmt_dataset *dat
     }
     if (need_labels) {
         if (!data->labels)
-            return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s has no labels", what);
+            return crmti_fail(NULL, CRMT_ERR_STATE, "%s has no labels", what);
         for (size_t i = 0; i < data->n; i++)
             if (data->labels[i] < 0 || data->labels[i] >= model->n_classes)
                 return crmti_fail(NULL, CRMT_ERR_SHAPE,

@@ -158,7 +158,7 @@ static crmt_status read_options(const crmt_train_options *user, crmt_train_optio
 static crmt_status check_model_options(const crmt_model *model, const crmt_train_options *o)
 {
     if (is_crmt_method(o->method) && model->spec.head != CRMT_HEAD_CRMT)
-        return crmti_fail((char *)model->errmsg, CRMT_ERR_INVALID_ARGUMENT,
+        return crmti_fail((char *)model->errmsg, CRMT_ERR_UNSUPPORTED,
                           "method %d needs a model with a CRMT head", (int)o->method);
     return CRMT_OK;
 }
@@ -282,7 +282,7 @@ static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const flo
 static crmt_status check_dataset(crmt_model *model, const crmt_dataset *data)
 {
     if (!crmti_dataset_complete(data))
-        return crmti_fail(model->errmsg, CRMT_ERR_INVALID_ARGUMENT,
+        return crmti_fail(model->errmsg, CRMT_ERR_STATE,
                           "dataset is incomplete (a modality or the labels are not set)");
     if (data->n_mod != model->n_mod)
         return crmti_fail(model->errmsg, CRMT_ERR_SHAPE,
@@ -334,7 +334,7 @@ static crmt_status check_pair(crmt_model *model, crmt_optimizer *optimizer)
     if (!optimizer)
         return crmti_fail(model->errmsg, CRMT_ERR_INVALID_ARGUMENT, "optimizer is NULL");
     if (optimizer->model != model)
-        return crmti_fail(model->errmsg, CRMT_ERR_INVALID_ARGUMENT,
+        return crmti_fail(model->errmsg, CRMT_ERR_STATE,
                           "the optimizer was created for another model");
     return CRMT_OK;
 }
@@ -436,8 +436,9 @@ crmt_status crmt_train_step(crmt_model *model, crmt_optimizer *optimizer,
         return crmti_fail(model->errmsg, CRMT_ERR_INVALID_ARGUMENT, "labels is NULL");
     for (size_t i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= model->n_classes)
-            return crmti_fail(model->errmsg, CRMT_ERR_SHAPE, "label %d of sample %zu outside [0, %d)",
-                              (int)labels[i], i, model->n_classes);
+            return crmti_fail(model->errmsg, CRMT_ERR_INVALID_ARGUMENT,
+                              "label %d of sample %zu outside [0, %d)", (int)labels[i], i,
+                              model->n_classes);
     if ((s = crmti_train_state_reserve(model, (int)n)) != CRMT_OK)
         return s;
     /* Randomness of mixup and attacks: seeded by the options and the step count, so a host
@@ -458,7 +459,8 @@ crmt_status crmt_model_accuracy(const crmt_model *model, const crmt_dataset *dat
     if (!model || !data || !accuracy_out)
         return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "model, data or accuracy_out is NULL");
     if (!crmti_dataset_complete(data))
-        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "dataset is incomplete");
+        return crmti_fail(NULL, CRMT_ERR_STATE,
+                          "dataset is incomplete (a modality or the labels are not set)");
     if (data->n_mod != model->n_mod)
         return crmti_fail(NULL, CRMT_ERR_SHAPE, "dataset has %d modalities, the model %d",
                           data->n_mod, model->n_mod);
