@@ -16,6 +16,7 @@
 #include "test_models.h"
 #include "data/dataset.h"
 #include "digits.h"
+#include "reference.h"
 #include "soundness.h"
 #include "model/model.h"
 #include "robust/attack.h"
@@ -446,6 +447,71 @@ START_TEST(test_prediction_is_the_float_forward)
     free(ct);
     free(pred);
     free(logits);
+    free_digits();
+}
+END_TEST
+
+/* ---- the rounding bounds themselves -------------------------------------------------- */
+
+/* The two error bounds of the certifier hold sample by sample: |double logit - exact| <= e
+ * (what the margins subtract) and |float logit - exact| <= e_f (what tells the float
+ * prediction from the double logits), exact being the long double reference, on trained
+ * MLPs and freshly initialised conv encoders. Prints how much of each bound the errors used. */
+START_TEST(test_rounding_bounds_hold)
+{
+    load_digits();
+    const size_t n = crmt_dataset_num_samples(test_set);
+    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+    crmt_certificate *ct = malloc(sizeof *ct * CRMTI_CERT_CHUNK);
+    ck_assert_ptr_nonnull(ct);
+    for (int variant = 0; variant < 4; variant++) {
+        const crmt_head_kind head = variant % 2 ? CRMT_HEAD_CRMT : CRMT_HEAD_JT;
+        crmt_model *model = variant < 2 ? trained_digits_model(head, 31 + variant, 3)
+                                        : conv_digits_model(head, variant - 2, 33 + variant);
+        crmt_certifier *cert = sound_certifier(model);
+        crmti_cert_ws *ws = crmti_cert_ws_create(cert, CRMTI_CERT_CHUNK);
+        crmti_ws *fws = crmti_ws_create(model, CRMTI_CERT_CHUNK);
+        ck_assert(ws && fws);
+        const int K = model->n_classes;
+        double used_d = 0.0, used_f = 0.0, worst_f = 0.0;
+        for (size_t s = 0; s < n; s += CRMTI_CERT_CHUNK) {
+            const int b = (int)(n - s < CRMTI_CERT_CHUNK ? n - s : CRMTI_CERT_CHUNK);
+            const float *x[2] = {inputs[0] + s * 16, inputs[1] + s * 48};
+            crmti_certify_chunk(cert, ws, x, b, NULL, ct);
+            crmti_forward(model, fws, x, b);
+            for (int i = 0; i < b; i++) {
+                const float *xi[2] = {x[0] + (size_t)i * 16, x[1] + (size_t)i * 48};
+                long double exact[16];
+                ck_assert(crmt_test_exact_logits_ld(model, xi, exact));
+                for (int k = 0; k < K; k++) {
+                    const size_t t = (size_t)i * K + (size_t)k;
+                    const long double err_d = fabsl((long double)ws->h[t] - exact[k]);
+                    const long double err_f = fabsl((long double)fws->logits[t] - exact[k]);
+                    ck_assert_msg(err_d <= ws->e[t] && err_f <= ws->e_f[t],
+                                  "variant %d sample %zu class %d: double error %Lg (bound %g), "
+                                  "float error %Lg (bound %g)",
+                                  variant, s + (size_t)i, k, err_d, ws->e[t], err_f, ws->e_f[t]);
+                    if (ws->e[t] > 0 && (double)(err_d / ws->e[t]) > used_d)
+                        used_d = (double)(err_d / ws->e[t]);
+                    if (ws->e_f[t] > 0 && (double)(err_f / ws->e_f[t]) > used_f)
+                        used_f = (double)(err_f / ws->e_f[t]);
+                    if ((double)err_f > worst_f)
+                        worst_f = (double)err_f;
+                }
+            }
+        }
+        printf("rounding bounds, %s %s: largest error / bound %.3g (double pass), %.3g (float "
+               "pass, largest float error %.3g)\n",
+               variant < 2 ? "MLP" : "conv", head == CRMT_HEAD_CRMT ? "CRMT" : "JT", used_d,
+               used_f, worst_f);
+        /* the float errors are real (not zero), so the float check measured something */
+        ck_assert(worst_f > 0.0);
+        crmti_ws_destroy(fws);
+        crmti_cert_ws_destroy(ws);
+        crmt_certifier_destroy(cert);
+        crmt_model_destroy(model);
+    }
+    free(ct);
     free_digits();
 }
 END_TEST
@@ -1139,6 +1205,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_linear_closed_form);
     tcase_add_test(tc, test_closest_is_not_runner_up);
     tcase_add_test(tc, test_prediction_is_the_float_forward);
+    tcase_add_test(tc, test_rounding_bounds_hold);
     tcase_add_test(tc, test_soundness_against_attacks);
     tcase_add_test(tc, test_missing_raw_and_accuracy);
     tcase_add_test(tc, test_concurrent_certification);

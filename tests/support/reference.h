@@ -1,4 +1,4 @@
-/* Test support: an independent double-precision reference of the model (direct loops, no
+/* Test support: an independent extended-precision reference of the model (direct loops, no
  * BLAS, no workspaces), against which the suites check the library's forward passes,
  * Lipschitz bounds and attack results. */
 #ifndef CRMT_TEST_REFERENCE_H
@@ -7,13 +7,16 @@
 #include "crmt/model.h"
 #include "nn/layer.h"
 
-/* y = layer(x) for one sample, in double, from the layer's float parameters p (the bias
- * left out when with_bias is 0: the layer's linear map). */
+/* y = layer(x) for one sample (computed in long double, rounded to double), from the
+ * layer's float parameters p (the bias left out when with_bias is 0: the layer's linear
+ * map). */
 void crmt_test_ref_layer_forward(const crmti_layer *l, const float *p, int with_bias,
                                  const double *x, double *y);
 
-/* The exact fused logits h (n_classes doubles) of one sample x (one pointer per modality),
- * up to double rounding. Returns 0 when memory runs out. */
+/* The exact fused logits h (n_classes values) of one sample x (one pointer per modality),
+ * computed in long double; the second form rounds them to double. Return 0 when memory runs
+ * out. */
+int crmt_test_exact_logits_ld(const crmt_model *model, const float *const *x, long double *h);
 int crmt_test_exact_logits(const crmt_model *model, const float *const *x, double *h);
 
 #endif
