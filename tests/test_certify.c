@@ -119,40 +119,14 @@ static crmt_model *trained_digits_model(crmt_head_kind head, uint64_t seed, int 
  *                        linear(24) relu linear(16) */
 static crmt_model *conv_digits_model(crmt_head_kind head, int variant, uint64_t seed)
 {
-    crmt_spec *spec;
-    ck_assert_int_eq(crmt_spec_create(&spec, 10), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality_image(spec, "rows0-1", 1, 2, 8, NULL), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality_image(spec, "rows2-7", 1, 6, 8, NULL), CRMT_OK);
-    if (variant == 0) {
-        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 0, 4, 3, 1, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_relu(spec, 0), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_maxpool(spec, 0, 2, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_flatten(spec, 0), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_linear(spec, 0, 16), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 1, 6, 3, 2, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_avgpool(spec, 1, 2, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_flatten(spec, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 16), CRMT_OK);
-    } else {
-        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 0, 4, 2, 1, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_relu(spec, 0), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_avgpool(spec, 0, 2, 2), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_flatten(spec, 0), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_linear(spec, 0, 16), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 1, 8, 3, 2, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_conv2d(spec, 1, 8, 3, 1, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_maxpool(spec, 1, 2, 2), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 24), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_relu(spec, 1), CRMT_OK);
-        ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 16), CRMT_OK);
-    }
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), CRMT_OK);
-    crmt_model *model = NULL;
-    ck_assert_int_eq(crmt_model_create(&model, spec, seed), CRMT_OK);
-    crmt_spec_destroy(spec);
+    static const int shapes[2][3] = {{1, 2, 8}, {1, 6, 8}};
+    static const char *const names[2] = {"rows0-1", "rows2-7"};
+    static const char *const layers[2][2] = {
+        {"c4/3/1/1 r m2/1 f l16", "c6/3/2/1 r a2/1 f l16"},
+        {"c4/2/1/1 r a2/2 f l16", "c8/3/2/1 r c8/3/1/1 r m2/2 l24 r l16"}};
+    crmt_model *model = crmt_test_build_image_model(10, 2, shapes, names, layers[variant], head,
+                                                      seed);
+    ck_assert_msg(model != NULL, "conv model: %s", crmt_last_error());
     return model;
 }
 
