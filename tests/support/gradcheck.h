@@ -25,4 +25,8 @@ void crmt_test_fill_uniform(float *x, size_t n, crmti_rng *rng, double scale);
 size_t crmt_test_gradient_mismatch(float *v, const float *analytic, size_t n, double tol,
                                    crmt_test_objective f, void *ctx, double *numeric);
 
+/* 1 when grads(ctx, out) writes every one of the n slots of out: a buffer full of NaN and a
+ * zeroed one come out byte for byte equal (backward passes overwrite, never accumulate). */
+int crmt_test_overwrites_all(size_t n, void (*grads)(void *ctx, float *out), void *ctx);
+
 #endif
