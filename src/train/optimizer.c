@@ -227,15 +227,6 @@ crmt_status crmt_optimizer_reset(crmt_optimizer *optimizer)
     return CRMT_OK;
 }
 
-/* Whether a float's exponent bits are all ones (infinity or NaN), as a 0/1 value that the
- * update loops OR together without a branch (so that they stay vectorised). */
-static inline uint32_t non_finite_bit(float x)
-{
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    return (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
-}
-
 /* SGD, PyTorch semantics (dampening 0, no Nesterov). The momentum buffer is all zeros after
  * create/reset, so buf = mu * buf + g gives exactly buf = g on the first step (mu * 0 + g == g
  * in float), and also when momentum is switched on later, as with PyTorch's lazily created
@@ -256,7 +247,7 @@ static int sgd_step(crmt_optimizer *opt, const float *w, const float *grad, floa
             float g = grad[i] + wd * wi;
             const float updated = wi - lr * g;
             w_new[i] = updated;
-            bad |= non_finite_bit(updated);
+            bad |= crmti_non_finite_bit(updated);
         }
     } else {
         for (size_t i = 0; i < n; i++) {
@@ -266,7 +257,7 @@ static int sgd_step(crmt_optimizer *opt, const float *w, const float *grad, floa
             buf[i] = b;
             const float updated = wi - lr * b;
             w_new[i] = updated;
-            bad |= non_finite_bit(updated);
+            bad |= crmti_non_finite_bit(updated);
         }
     }
     return !bad;
@@ -300,7 +291,7 @@ static int adam_step(crmt_optimizer *opt, const float *w, const float *grad, flo
         v[i] = vi;
         const float updated = wi - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
         w_new[i] = updated;
-        bad |= non_finite_bit(updated);
+        bad |= crmti_non_finite_bit(updated);
     }
     return !bad;
 }

@@ -178,25 +178,6 @@ static crmt_status diverged(crmt_model *model, const char *what, int restore_bac
                       what);
 }
 
-/* crmti_all_finite for the per-step checks of gradients and parameters: the same answer (a
- * float is finite iff its exponent bits are not all ones), but without an early exit per
- * element, so that the compiler vectorises it; one exit test per block of 4096 values. */
-static int all_finite_fast(const float *x, size_t n)
-{
-    for (size_t start = 0; start < n; start += 4096) {
-        const size_t end = n - start > 4096 ? start + 4096 : n;
-        uint32_t bad = 0;
-        for (size_t i = start; i < end; i++) {
-            uint32_t b;
-            memcpy(&b, &x[i], sizeof b);
-            bad |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
-        }
-        if (bad)
-            return 0;
-    }
-    return 1;
-}
-
 /* One optimizer step on a gathered batch. Does not allocate. */
 static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const float *const *x,
                                const int32_t *y, int batch, const crmt_train_options *o,
@@ -258,7 +239,7 @@ static crmt_status train_batch(crmt_model *model, crmt_optimizer *opt, const flo
     }
     crmti_backward(model, ws, xin, batch, model->grads, NULL); /* overwrites every gradient */
     /* the current parameters gave a finite loss and are untouched: they stay */
-    if (!all_finite_fast(model->grads, model->n_params))
+    if (!crmti_all_finite(model->grads, model->n_params))
         return diverged(model, "non-finite gradient", 0);
     /* These parameters gave a finite loss: they become the backup. The update writes the new
      * parameters into the backup buffer and the two arrays swap, so keeping the old ones
