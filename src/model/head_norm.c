@@ -51,28 +51,6 @@ static void dots4(const double *a, const double *b, size_t ldb, int nr, size_t n
         out[3] = s3;
 }
 
-/* The same with a float a (promoted to double, as in a mixed float * double product). */
-static void dots4f(const float *a, const double *b, size_t ldb, int nr, size_t n, double *out)
-{
-    const double *b0 = b, *b1 = b + (nr > 1 ? ldb : 0), *b2 = b + (nr > 2 ? 2 * ldb : 0),
-                 *b3 = b + (nr > 3 ? 3 * ldb : 0);
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    for (size_t t = 0; t < n; t++) {
-        const double at = a[t];
-        s0 += at * b0[t];
-        s1 += at * b1[t];
-        s2 += at * b2[t];
-        s3 += at * b3[t];
-    }
-    out[0] = s0;
-    if (nr > 1)
-        out[1] = s1;
-    if (nr > 2)
-        out[2] = s2;
-    if (nr > 3)
-        out[3] = s3;
-}
-
 void crmti_head_norm_forward(const float *v, int k, int d, int orthonormal, float *wt,
                              double *cache)
 {
@@ -195,12 +173,16 @@ void crmti_head_norm_backward(const float *dwt, int k, int d, int orthonormal,
                 z[t] += pij * g[t];
         }
     }
-    /* dP = dWt Zc^T: four dot products at a time. */
-    for (size_t i = 0; i < K; i++)
+    /* dP = dWt Zc^T: four dot products at a time, with row i of dWt promoted to double once
+     * (exact; the products are the mixed float * double ones). row is free until the end. */
+    for (size_t i = 0; i < K; i++) {
+        for (size_t t = 0; t < D; t++)
+            row[t] = dwt[i * D + t];
         for (size_t j = 0; j < K; j += 4) {
             const int nr = K - j < 4 ? (int)(K - j) : 4;
-            dots4f(dwt + i * D, zc + j * D, D, nr, D, dp + i * K + j);
+            dots4(row, zc + j * D, D, nr, D, dp + i * K + j);
         }
+    }
     /* Daleckii-Krein: dS = U (F o (U^T sym(dP) U)) U^T with f(x) = x^{-1/2}. Each term
      * (U_ai * 0.5 * (dP_ab + dP_ba)) * U_bj is summed over (a, b) in that order, for the
      * whole row j at once (its first factor does not depend on j). */
