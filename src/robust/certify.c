@@ -127,14 +127,20 @@ static double float_norm(double bound) { return bound < 1e30 ? bound : INFINITY;
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-/* An upper bound of ||v||_2: the sum of squares and the square root round by at most
- * gamma_n relative; squares below DBL_MIN may underflow, hence the absolute term. */
+/* sqrt(sum_squares) of n terms, rounded up: the sum of squares and the square root round by
+ * at most gamma_n relative; squares below DBL_MIN may underflow, hence the absolute term. */
+static double norm_from_squares(double sum_squares, size_t n)
+{
+    return sqrt(sum_squares) * (1.0 + (double)(n + 4) * DBL_EPSILON) + sqrt((double)n) * 1e-154;
+}
+
+/* Upper bounds of ||v||_2 for double and float vectors. */
 static double norm_up(const double *v, size_t n)
 {
     double s = 0.0;
     for (size_t i = 0; i < n; i++)
         s += v[i] * v[i];
-    return sqrt(s) * (1.0 + (double)(n + 4) * DBL_EPSILON) + sqrt((double)n) * 1e-154;
+    return norm_from_squares(s, n);
 }
 
 static double norm_up_f(const float *v, size_t n)
@@ -142,7 +148,7 @@ static double norm_up_f(const float *v, size_t n)
     double s = 0.0;
     for (size_t i = 0; i < n; i++)
         s += (double)v[i] * (double)v[i];
-    return sqrt(s) * (1.0 + (double)(n + 4) * DBL_EPSILON) + sqrt((double)n) * 1e-154;
+    return norm_from_squares(s, n);
 }
 
 /* Fold the last layer into the head when it is linear and H W_L (K x in) is cheaper than
