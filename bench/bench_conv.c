@@ -27,29 +27,10 @@
 
 #include <cblas.h>
 
+#include "bench_common.h"
 #include "crmt/crmt.h"
 #include "model/model.h"
 #include "nn/layer.h"
-
-char *openblas_get_corename(void);
-
-static const char *kernel = "unknown";
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void check(crmt_status s, const char *what)
-{
-    if (s != CRMT_OK) {
-        fprintf(stderr, "bench_conv: %s failed: %s (%s)\n", what, crmt_status_string(s),
-                crmt_last_error());
-        exit(1);
-    }
-}
 
 static float *xalloc(size_t n)
 {
@@ -85,11 +66,11 @@ typedef struct shape {
 static void run(const shape *sh, int batch, int reps)
 {
     crmt_spec *spec;
-    check(crmt_spec_create(&spec, 2), "crmt_spec_create");
-    check(crmt_spec_add_modality_image(spec, "img", sh->c, sh->h, sh->w, NULL), "image");
-    check(crmt_spec_add_conv2d(spec, 0, sh->oc, sh->k, sh->s, sh->p), "conv2d");
+    bench_check(crmt_spec_create(&spec, 2), "crmt_spec_create");
+    bench_check(crmt_spec_add_modality_image(spec, "img", sh->c, sh->h, sh->w, NULL), "image");
+    bench_check(crmt_spec_add_conv2d(spec, 0, sh->oc, sh->k, sh->s, sh->p), "conv2d");
     crmt_model *model;
-    check(crmt_model_create(&model, spec, 1), "crmt_model_create");
+    bench_check(crmt_model_create(&model, spec, 1), "crmt_model_create");
     crmt_spec_destroy(spec);
     const crmti_layer *l = &model->enc[0].layers[0];
     crmti_ws *ws = crmti_ws_create(model, batch);
@@ -109,19 +90,19 @@ static void run(const shape *sh, int batch, int reps)
     double *t_gemm = malloc(sizeof(double) * reps), *t_gfwd = malloc(sizeof(double) * reps);
     double *r_all = malloc(sizeof(double) * reps), *r_fwd = malloc(sizeof(double) * reps);
     for (int r = -2; r < reps; r++) { /* two warm-up rounds */
-        double t0 = now();
+        double t0 = bench_now();
         crmti_layer_forward_ws(l, model->params, x, y, batch, ws->layer_scratch);
-        double t1 = now();
+        double t1 = bench_now();
         crmti_layer_backward_ws(l, model->params, x, y, dy, dx, dp, batch, ws->layer_scratch);
-        double t2 = now();
+        double t2 = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, w, K, col, N, 0.0f,
                     tmp, N);
-        double t3 = now();
+        double t3 = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, tmp, N, col, N, 1.0f,
                     dw, K);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, w, K, tmp, N, 0.0f,
                     col, N);
-        double t4 = now();
+        double t4 = bench_now();
         if (r >= 0) {
             t_fwd[r] = t1 - t0;
             t_conv[r] = t2 - t0;
@@ -157,11 +138,11 @@ static void run(const shape *sh, int batch, int reps)
            ratio_fwd, ratio, fwd / gfwd, conv / gemm);
     char rn[160];
     snprintf(rn, sizeof rn, "conv_%s_fwd_bwd_ms", name);
-    printf("RESULT %s %.6g ms %s\n", rn, 1e3 * conv, kernel);
+    bench_result(rn, 1e3 * conv, "ms");
     snprintf(rn, sizeof rn, "conv_%s_sgemm_ms", name);
-    printf("RESULT %s %.6g ms %s\n", rn, 1e3 * gemm, kernel);
+    bench_result(rn, 1e3 * gemm, "ms");
     snprintf(rn, sizeof rn, "conv_%s_ratio", name);
-    printf("RESULT %s %.4g x %s\n", rn, ratio, kernel);
+    bench_result(rn, ratio, "x");
     free(x), free(dy), free(dx), free(dp), free(col), free(tmp), free(w), free(dw);
     free(t_conv), free(t_fwd), free(t_gemm), free(t_gfwd), free(r_all), free(r_fwd);
     crmti_ws_destroy(ws);
@@ -185,12 +166,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_conv: reps and batch must be >= 1\n");
         return 2;
     }
-    kernel = openblas_get_corename();
+    bench_start("bench_conv");
     const char *threads = getenv("OPENBLAS_NUM_THREADS");
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("bench_conv: OpenBLAS kernel %s (OPENBLAS_CORETYPE=%s), OPENBLAS_NUM_THREADS=%s, "
            "batch %d, %d timed rounds\n",
-           kernel, core ? core : "unset", threads ? threads : "unset", batch, reps);
+           bench_kernel, core ? core : "unset", threads ? threads : "unset", batch, reps);
     const shape shapes[2] = {{1, 28, 28, 16, 5, 1, 2}, {16, 28, 28, 32, 3, 2, 1}};
     for (int i = 0; i < 2; i++)
         run(&shapes[i], batch, reps);

@@ -28,9 +28,8 @@
 
 #include <cblas.h>
 
+#include "bench_common.h"
 #include "crmt/crmt.h"
-
-char *openblas_get_corename(void);
 
 #define N_MOD 2
 #define N_CLASSES 10
@@ -38,25 +37,8 @@ char *openblas_get_corename(void);
 #define FEAT 128
 
 static const int input_dim[N_MOD] = {512, 256};
-static const char *kernel = "unknown";
 
 /* ------------------------------------------------------------------ utilities */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void check(crmt_status s, const char *what)
-{
-    if (s != CRMT_OK) {
-        fprintf(stderr, "bench_train: %s failed: %s (%s)\n", what, crmt_status_string(s),
-                crmt_last_error());
-        exit(1);
-    }
-}
 
 static void *xmalloc(size_t n)
 {
@@ -66,11 +48,6 @@ static void *xmalloc(size_t n)
         exit(1);
     }
     return p;
-}
-
-static void result(const char *name, double value, const char *unit)
-{
-    printf("RESULT %s %.6g %s %s\n", name, value, unit, kernel);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -134,7 +111,7 @@ static void synth_create(synth *s, size_t n, uint64_t seed)
     s->y = xmalloc(sizeof(int32_t) * n);
     for (size_t i = 0; i < n; i++)
         s->y[i] = (int32_t)(rng_next() % N_CLASSES);
-    check(crmt_dataset_create(&s->ds, n, N_MOD), "crmt_dataset_create");
+    bench_check(crmt_dataset_create(&s->ds, n, N_MOD), "crmt_dataset_create");
     for (int m = 0; m < N_MOD; m++) {
         const size_t d = (size_t)input_dim[m];
         float *mu = xmalloc(sizeof(float) * N_CLASSES * d);
@@ -146,9 +123,9 @@ static void synth_create(synth *s, size_t n, uint64_t seed)
                 s->x[m][i * d + k] =
                     mu[(size_t)s->y[i] * d + k] + (float)(rng_normal() / sqrt((double)d));
         free(mu);
-        check(crmt_dataset_set_modality(s->ds, m, s->x[m], d, CRMT_BORROW), "set_modality");
+        bench_check(crmt_dataset_set_modality(s->ds, m, s->x[m], d, CRMT_BORROW), "set_modality");
     }
-    check(crmt_dataset_set_labels(s->ds, s->y), "set_labels");
+    bench_check(crmt_dataset_set_labels(s->ds, s->y), "set_labels");
 }
 
 static void synth_free(synth *s)
@@ -173,18 +150,18 @@ static double synth_bytes(const synth *s)
 static crmt_model *make_model_norm(crmt_head_kind head, crmt_head_norm norm, uint64_t seed)
 {
     crmt_spec *spec = NULL;
-    check(crmt_spec_create(&spec, N_CLASSES), "crmt_spec_create");
+    bench_check(crmt_spec_create(&spec, N_CLASSES), "crmt_spec_create");
     for (int m = 0; m < N_MOD; m++) {
-        check(crmt_spec_add_modality(spec, m ? "b" : "a", input_dim[m], NULL), "add_modality");
-        check(crmt_spec_add_linear(spec, m, HIDDEN), "add_linear");
-        check(crmt_spec_add_relu(spec, m), "add_relu");
-        check(crmt_spec_add_linear(spec, m, FEAT), "add_linear");
+        bench_check(crmt_spec_add_modality(spec, m ? "b" : "a", input_dim[m], NULL), "add_modality");
+        bench_check(crmt_spec_add_linear(spec, m, HIDDEN), "add_linear");
+        bench_check(crmt_spec_add_relu(spec, m), "add_relu");
+        bench_check(crmt_spec_add_linear(spec, m, FEAT), "add_linear");
     }
-    check(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), "spec_set head");
+    bench_check(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), "spec_set head");
     if (head == CRMT_HEAD_CRMT)
-        check(crmt_spec_set(spec, CRMT_SPEC_HEAD_NORM, norm), "spec_set norm");
+        bench_check(crmt_spec_set(spec, CRMT_SPEC_HEAD_NORM, norm), "spec_set norm");
     crmt_model *model = NULL;
-    check(crmt_model_create(&model, spec, seed), "crmt_model_create");
+    bench_check(crmt_model_create(&model, spec, seed), "crmt_model_create");
     crmt_spec_destroy(spec);
     return model;
 }
@@ -197,10 +174,10 @@ static crmt_model *make_model(crmt_head_kind head, uint64_t seed)
 static crmt_optimizer *make_sgd(crmt_model *model)
 {
     crmt_optimizer *opt = NULL;
-    check(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), "optimizer_create");
-    check(crmt_optimizer_set(opt, CRMT_OPT_LR, 0.01), "lr");
-    check(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9), "momentum");
-    check(crmt_optimizer_set(opt, CRMT_OPT_WEIGHT_DECAY, 1e-4), "weight decay");
+    bench_check(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), "optimizer_create");
+    bench_check(crmt_optimizer_set(opt, CRMT_OPT_LR, 0.01), "lr");
+    bench_check(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9), "momentum");
+    bench_check(crmt_optimizer_set(opt, CRMT_OPT_WEIGHT_DECAY, 1e-4), "weight decay");
     return opt;
 }
 
@@ -313,19 +290,19 @@ static double gemm_ceiling(int B, double seconds, int reps, double *samples_rate
     gemm_step(&b, B);
     int iters = 1;
     for (;;) {
-        double t = now();
+        double t = bench_now();
         for (int i = 0; i < iters; i++)
             gemm_step(&b, B);
-        if (now() - t > seconds / 4 || iters > 1 << 20)
+        if (bench_now() - t > seconds / 4 || iters > 1 << 20)
             break;
         iters *= 2;
     }
     double best = INFINITY;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = bench_now();
         for (int i = 0; i < iters; i++)
             gemm_step(&b, B);
-        double dt = (now() - t) / iters;
+        double dt = (bench_now() - t) / iters;
         if (dt < best)
             best = dt;
     }
@@ -341,10 +318,10 @@ static double gemm_square(int n, int reps)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, bb, n, 0.0f, c, n);
     double best = INFINITY;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, bb, n, 0.0f,
                     c, n);
-        double dt = now() - t;
+        double dt = bench_now() - t;
         if (dt < best)
             best = dt;
     }
@@ -369,7 +346,7 @@ static int log_epoch(const crmt_epoch_stats *st, void *user)
     epoch_log *lg = user;
     if (lg->n < 64) {
         lg->seconds[lg->n] = st->seconds;
-        lg->stamp[lg->n] = now();
+        lg->stamp[lg->n] = bench_now();
         lg->step[lg->n] = st->step;
         lg->heap[lg->n] = heap_bytes();
         lg->n++;
@@ -386,7 +363,7 @@ typedef struct train_figures {
 static crmt_train_options train_opts(crmt_train_method method, int batch, int epochs)
 {
     crmt_train_options o;
-    check(crmt_train_options_init(&o, sizeof o), "train_options_init");
+    bench_check(crmt_train_options_init(&o, sizeof o), "train_options_init");
     o.method = method;
     o.batch_size = batch;
     o.epochs = epochs;
@@ -408,13 +385,13 @@ static train_figures bench_train_config(const synth *s, crmt_head_kind head,
     fig.params_bytes = 2.0 * sizeof(float) * (double)crmt_model_num_parameters(model);
     crmt_train_options o = train_opts(method, batch, 1);
     crmt_train_result r = {.struct_size = sizeof r};
-    check(crmt_train(model, opt, s->ds, &o, &r), "crmt_train (warm-up)");
+    bench_check(crmt_train(model, opt, s->ds, &o, &r), "crmt_train (warm-up)");
     epoch_log lg;
     memset(&lg, 0, sizeof lg);
     o.epochs = epochs;
     o.progress = log_epoch;
     o.progress_user_data = &lg;
-    check(crmt_train(model, opt, s->ds, &o, &r), "crmt_train");
+    bench_check(crmt_train(model, opt, s->ds, &o, &r), "crmt_train");
     double rate[64];
     for (int e = 0; e < lg.n; e++)
         rate[e] = (double)s->n / lg.seconds[e];
@@ -483,19 +460,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: need --n >= 512 and 1 <= --epochs <= 60\n");
         return 2;
     }
-    kernel = openblas_get_corename();
+    bench_start("bench_train");
     const char *threads_env = getenv("OPENBLAS_NUM_THREADS");
     const char *core_env = getenv("OPENBLAS_CORETYPE");
     printf("bench_train: libcrmt %s, OpenBLAS kernel %s, %d BLAS thread(s) "
            "(OPENBLAS_NUM_THREADS=%s, OPENBLAS_CORETYPE=%s)\n",
-           crmt_version_string(), kernel, openblas_get_num_threads(),
+           crmt_version_string(), bench_kernel, openblas_get_num_threads(),
            threads_env ? threads_env : "unset", core_env ? core_env : "unset");
     printf("model: inputs 512 + 256, encoders 256-ReLU-128, %d classes; %.3f MFLOP sgemm per "
            "training sample (forward + backward); n = %zu, %d timed epochs%s\n",
            N_CLASSES, train_flops_per_sample() / 1e6, cfg.n, cfg.epochs,
            cfg.quick ? " (quick)" : "");
-    result("config_n", (double)cfg.n, "samples");
-    result("train_flops_per_sample", train_flops_per_sample(), "FLOP");
+    bench_result("config_n", (double)cfg.n, "samples");
+    bench_result("train_flops_per_sample", train_flops_per_sample(), "FLOP");
 
     synth data;
     synth_create(&data, cfg.n, 1);
@@ -506,7 +483,7 @@ int main(int argc, char **argv)
 
     if (want(&cfg, "train")) {
         printf("\n== training (crmt_train, SGD momentum 0.9, one thread) [kernel %s] ==\n",
-               kernel);
+               bench_kernel);
         printf("%-10s %6s %12s %12s %10s %12s %12s %9s\n", "method", "batch", "best/s",
                "median/s", "GFLOP/s", "sgemm GF/s", "sgemm smp/s", "of sgemm");
         double square = cfg.method ? NAN : gemm_square(cfg.quick ? 512 : 1024, cfg.quick ? 3 : 5);
@@ -545,9 +522,9 @@ int main(int argc, char **argv)
             }
             char name[96];
             snprintf(name, sizeof name, "sgemm_ceiling_b%d", B);
-            result(name, ceil_gf, "GFLOP/s");
+            bench_result(name, ceil_gf, "GFLOP/s");
             snprintf(name, sizeof name, "sgemm_ceiling_samples_b%d", B);
-            result(name, ceil_rate, "samples/s");
+            bench_result(name, ceil_rate, "samples/s");
             for (int meth = 0; meth < 3; meth++) {
                 if (!ran[meth])
                     continue;
@@ -557,20 +534,20 @@ int main(int argc, char **argv)
                 printf("%-10s %6d %12.0f %12.0f %10.1f %12.1f %12.0f %8.0f%%\n", labels[meth],
                        B, f.best, f.median, gf, ceil_gf, ceil_rate, 100.0 * gf / ceil_gf);
                 snprintf(name, sizeof name, "train_%s_b%d_best", mname, B);
-                result(name, f.best, "samples/s");
+                bench_result(name, f.best, "samples/s");
                 snprintf(name, sizeof name, "train_%s_b%d_median", mname, B);
-                result(name, f.median, "samples/s");
+                bench_result(name, f.median, "samples/s");
                 snprintf(name, sizeof name, "train_%s_b%d_gflops", mname, B);
-                result(name, gf, "GFLOP/s");
+                bench_result(name, gf, "GFLOP/s");
                 snprintf(name, sizeof name, "train_%s_b%d_of_sgemm", mname, B);
-                result(name, 100.0 * gf / ceil_gf, "percent");
+                bench_result(name, 100.0 * gf / ceil_gf, "percent");
                 snprintf(name, sizeof name, "train_%s_b%d_heap_beyond_data_params", mname, B);
-                result(name, f.heap_beyond, "bytes");
+                bench_result(name, f.heap_beyond, "bytes");
             }
         }
         printf("square sgemm %d^3: %.1f GFLOP/s [kernel %s]\n", cfg.quick ? 512 : 1024, square,
-               kernel);
-        result("sgemm_square", square, "GFLOP/s");
+               bench_kernel);
+        bench_result("sgemm_square", square, "GFLOP/s");
     }
 
     if (!crmt_model_trained && (want(&cfg, "step2") || want(&cfg, "certify") ||
@@ -578,21 +555,21 @@ int main(int argc, char **argv)
         crmt_model_trained = make_model(CRMT_HEAD_CRMT, 1);
         crmt_optimizer *opt = make_sgd(crmt_model_trained);
         crmt_train_options o = train_opts(CRMT_METHOD_CRMT, 256, 2);
-        check(crmt_train(crmt_model_trained, opt, data.ds, &o, NULL), "crmt_train");
+        bench_check(crmt_train(crmt_model_trained, opt, data.ds, &o, NULL), "crmt_train");
         crmt_optimizer_destroy(opt);
     }
 
     if (want(&cfg, "step2")) {
         printf("\n== CRMT step 2 (integration weights, sound constants, batch 256) "
                "[kernel %s] ==\n",
-               kernel);
+               bench_kernel);
         /* A copy of the trained model: one step-1 epoch, then timed step-2 epochs. */
         crmt_model *m2 = NULL;
         size_t sz = 0;
-        check(crmt_model_save_buffer(crmt_model_trained, NULL, 0, &sz), "save_buffer size");
+        bench_check(crmt_model_save_buffer(crmt_model_trained, NULL, 0, &sz), "save_buffer size");
         void *buf = xmalloc(sz);
-        check(crmt_model_save_buffer(crmt_model_trained, buf, sz, &sz), "save_buffer");
-        check(crmt_model_load_buffer(&m2, buf, sz), "load_buffer");
+        bench_check(crmt_model_save_buffer(crmt_model_trained, buf, sz, &sz), "save_buffer");
+        bench_check(crmt_model_load_buffer(&m2, buf, sz), "load_buffer");
         free(buf);
         crmt_optimizer *opt = make_sgd(m2);
         const int s2 = cfg.quick ? 3 : 10;
@@ -604,7 +581,7 @@ int main(int argc, char **argv)
         o.progress = log_epoch;
         o.progress_user_data = &lg;
         crmt_train_result r = {.struct_size = sizeof r};
-        check(crmt_train(m2, opt, data.ds, &o, &r), "crmt_train (step 2)");
+        bench_check(crmt_train(m2, opt, data.ds, &o, &r), "crmt_train (step 2)");
         /* lg: step-1 epoch, then one entry per step-2 epoch. */
         double ep[64];
         int ne = 0;
@@ -626,9 +603,9 @@ int main(int argc, char **argv)
                    "%.1f epochs/s (median), %.0f samples/s; radius %.4f -> %.4f\n",
                    r.integration_epochs_run, data.n, 1e3 * setup, 1.0 / med,
                    (double)data.n / med, r.radius_before_step2, r.radius_after_step2);
-            result("step2_setup", 1e3 * setup, "ms");
-            result("step2_epochs_per_s", 1.0 / med, "epochs/s");
-            result("step2_samples_per_s", (double)data.n / med, "samples/s");
+            bench_result("step2_setup", 1e3 * setup, "ms");
+            bench_result("step2_epochs_per_s", 1.0 / med, "epochs/s");
+            bench_result("step2_samples_per_s", (double)data.n / med, "samples/s");
         }
         crmt_optimizer_destroy(opt);
         crmt_model_destroy(m2);
@@ -638,22 +615,22 @@ int main(int argc, char **argv)
         const size_t nc = cfg.quick ? 1024 : 8192 < data.n ? 8192 : data.n;
         printf("\n== certification (crmt_certify_batch, sound bounds, %zu samples) [kernel %s] "
                "==\n",
-               nc, kernel);
+               nc, bench_kernel);
         crmt_certifier *cert = NULL;
-        double t = now();
-        check(crmt_certifier_create(&cert, crmt_model_trained, NULL), "certifier_create");
-        const double t_create = now() - t;
+        double t = bench_now();
+        bench_check(crmt_certifier_create(&cert, crmt_model_trained, NULL), "certifier_create");
+        const double t_create = bench_now() - t;
         crmt_certificate *out = xmalloc(sizeof(crmt_certificate) * nc);
         out[0].struct_size = sizeof(crmt_certificate);
         const float *in[N_MOD] = {data.x[0], data.x[1]};
-        check(crmt_certify_batch(cert, in, nc, data.y, out), "certify_batch (warm-up)");
+        bench_check(crmt_certify_batch(cert, in, nc, data.y, out), "certify_batch (warm-up)");
         const int reps = cfg.quick ? 2 : 5;
         double best = INFINITY, times[16];
         for (int r = 0; r < reps; r++) {
             out[0].struct_size = sizeof(crmt_certificate);
-            t = now();
-            check(crmt_certify_batch(cert, in, nc, data.y, out), "certify_batch");
-            times[r] = now() - t;
+            t = bench_now();
+            bench_check(crmt_certify_batch(cert, in, nc, data.y, out), "certify_batch");
+            times[r] = bench_now() - t;
             if (times[r] < best)
                 best = times[r];
         }
@@ -664,8 +641,8 @@ int main(int argc, char **argv)
                "certificates/s (best of %d), median %.0f; %zu of %zu certified\n",
                1e3 * t_create, (double)nc / best, reps, (double)nc / median(times, reps),
                certified, nc);
-        result("certifier_create", 1e3 * t_create, "ms");
-        result("certify_per_s", (double)nc / best, "certificates/s");
+        bench_result("certifier_create", 1e3 * t_create, "ms");
+        bench_result("certify_per_s", (double)nc / best, "certificates/s");
         free(out);
         crmt_certifier_destroy(cert);
     }
@@ -674,21 +651,21 @@ int main(int argc, char **argv)
         const size_t na = cfg.quick ? 512 : 4096 < data.n ? 4096 : data.n;
         printf("\n== PGD attack (crmt_attack, official preset: eps 0.2, 4 steps of eps/3, "
                "%zu samples) [kernel %s] ==\n",
-               na, kernel);
+               na, bench_kernel);
         crmt_attack_options ao;
-        check(crmt_attack_options_init(&ao, sizeof ao, CRMT_ATTACK_PRESET_PGD), "attack opts");
+        bench_check(crmt_attack_options_init(&ao, sizeof ao, CRMT_ATTACK_PRESET_PGD), "attack opts");
         float *adv[N_MOD];
         for (int m = 0; m < N_MOD; m++)
             adv[m] = xmalloc(sizeof(float) * na * (size_t)input_dim[m]);
         int32_t *pred = xmalloc(sizeof(int32_t) * na);
         const float *in[N_MOD] = {data.x[0], data.x[1]};
-        check(crmt_attack(crmt_model_trained, in, data.y, na, &ao, adv, pred), "attack (warm)");
+        bench_check(crmt_attack(crmt_model_trained, in, data.y, na, &ao, adv, pred), "attack (warm)");
         const int reps = cfg.quick ? 2 : 5;
         double best = INFINITY;
         for (int r = 0; r < reps; r++) {
-            double t = now();
-            check(crmt_attack(crmt_model_trained, in, data.y, na, &ao, adv, pred), "attack");
-            double dt = now() - t;
+            double t = bench_now();
+            bench_check(crmt_attack(crmt_model_trained, in, data.y, na, &ao, adv, pred), "attack");
+            double dt = bench_now() - t;
             if (dt < best)
                 best = dt;
         }
@@ -697,7 +674,7 @@ int main(int argc, char **argv)
             correct += pred[i] == data.y[i];
         printf("%.0f samples/s (best of %d); accuracy under attack %.3f\n", (double)na / best,
                reps, (double)correct / (double)na);
-        result("attack_pgd_per_s", (double)na / best, "samples/s");
+        bench_result("attack_pgd_per_s", (double)na / best, "samples/s");
         for (int m = 0; m < N_MOD; m++)
             free(adv[m]);
         free(pred);
@@ -705,7 +682,7 @@ int main(int argc, char **argv)
     crmt_model_destroy(crmt_model_trained);
 
     if (want(&cfg, "train") || want(&cfg, "memory")) {
-        printf("\n== memory [kernel %s] ==\n", kernel);
+        printf("\n== memory [kernel %s] ==\n", bench_kernel);
         /* The CRMT-JT batch-256 run: heap in use at its last epoch, beyond data and
          * parameters + gradients. */
         crmt_model *mm = make_model(CRMT_HEAD_CRMT, 1);
@@ -717,16 +694,16 @@ int main(int argc, char **argv)
                "parameters + gradients during CRMT-JT batch 256: %.2f MB (optimizer momentum, "
                "workspace, batch buffers, divergence backup, %zu-sample shuffle permutation)\n",
                data_bytes / 1e6, params / 1e6, params / 1e6, f.heap_beyond / 1e6, data.n);
-        result("data_bytes", data_bytes, "bytes");
-        result("param_bytes", params, "bytes");
-        result("heap_beyond_data_params_grads", f.heap_beyond, "bytes");
+        bench_result("data_bytes", data_bytes, "bytes");
+        bench_result("param_bytes", params, "bytes");
+        bench_result("heap_beyond_data_params_grads", f.heap_beyond, "bytes");
     }
     synth_free(&data);
 
     if (want(&cfg, "scaling")) {
         const size_t base = cfg.quick ? 2048 : 10000;
         printf("\n== scaling (CRMT-JT, batch 256, best of %d epochs) [kernel %s] ==\n",
-               cfg.quick ? 1 : 2, kernel);
+               cfg.quick ? 1 : 2, bench_kernel);
         printf("%10s %12s %14s %14s %20s\n", "samples", "epoch s", "us/sample", "dataset MB",
                "heap beyond data MB");
         double t_base = 0.0, beyond_base = 0.0;
@@ -742,7 +719,7 @@ int main(int argc, char **argv)
             crmt_train_options o = train_opts(CRMT_METHOD_CRMT, 256, cfg.quick ? 1 : 2);
             o.progress = log_epoch;
             o.progress_user_data = &lg;
-            check(crmt_train(model, opt, s.ds, &o, NULL), "crmt_train (scaling)");
+            bench_check(crmt_train(model, opt, s.ds, &o, NULL), "crmt_train (scaling)");
             double best = INFINITY;
             for (int e = 0; e < lg.n; e++)
                 if (lg.seconds[e] < best)
@@ -766,18 +743,18 @@ int main(int argc, char **argv)
                    k ? (beyond - beyond_base) / (double)(n - base) : 0.0);
             char name[96];
             snprintf(name, sizeof name, "scaling_epoch_s_%d", k);
-            result(name, best, "s");
+            bench_result(name, best, "s");
             snprintf(name, sizeof name, "scaling_n_%d", k);
-            result(name, (double)n, "samples");
+            bench_result(name, (double)n, "samples");
             snprintf(name, sizeof name, "scaling_heap_beyond_data_%d", k);
-            result(name, beyond, "bytes");
+            bench_result(name, beyond, "bytes");
             crmt_optimizer_destroy(opt);
             crmt_model_destroy(model);
             synth_free(&s);
         }
     }
     printf("\npeak resident memory of the whole run (getrusage ru_maxrss): %.1f MB [kernel %s]\n",
-           max_rss_bytes() / 1e6, kernel);
-    result("peak_rss", max_rss_bytes(), "bytes");
+           max_rss_bytes() / 1e6, bench_kernel);
+    bench_result("peak_rss", max_rss_bytes(), "bytes");
     return 0;
 }
