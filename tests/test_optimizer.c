@@ -818,6 +818,17 @@ START_TEST(test_real_model)
             ck_assert_msg(fabs(d + 0.001 * (g > 0 ? 1.0 : -1.0)) < 1e-6,
                           "element %zu moved by %g", i, d);
     }
+    /* a finite gradient whose square overflows the second moment: the update itself would be
+     * finite (m / inf = 0) and the parameter frozen for good, so it reports an overflow */
+    const float saved_grad = model->grads[0];
+    model->grads[0] = 1e30f;
+    float *scratch = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(scratch);
+    ck_assert_int_eq(crmti_optimizer_apply(adam, model->params, model->grads, scratch), 0);
+    ck_assert(isinf(adam->buf2[0]));
+    ck_assert(isfinite(scratch[0])); /* the case the moment check exists for */
+    model->grads[0] = saved_grad;
+    free(scratch);
     crmt_optimizer_destroy(adam);
 
     /* create failures on a real model record the message in the model */

@@ -266,7 +266,7 @@ static int sgd_step(crmt_optimizer *opt, const float *w, const float *grad, floa
 /* Adam as torch.optim.Adam (amsgrad off): bias corrections in double, then
  * w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), which equals
  * lr * m_hat / (sqrt(v_hat) + eps). t = step_count after this step's increment. Returns 1
- * when every new parameter is finite. */
+ * when every new parameter and second moment is finite. */
 static int adam_step(crmt_optimizer *opt, const float *w, const float *grad, float *w_new,
                      double lr_d)
 {
@@ -291,7 +291,9 @@ static int adam_step(crmt_optimizer *opt, const float *w, const float *grad, flo
         v[i] = vi;
         const float updated = wi - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
         w_new[i] = updated;
-        bad |= crmti_non_finite_bit(updated);
+        /* an overflowed second moment still gives a finite update (m / inf = 0), and then
+         * freezes that parameter for good: it counts as an overflow too */
+        bad |= crmti_non_finite_bit(updated) | crmti_non_finite_bit(vi);
     }
     return !bad;
 }

@@ -20,7 +20,8 @@ struct crmt_optimizer {
 /* One update at the current learning rate: params_new[i] = params[i] updated with grads[i]
  * (n = opt->n values each). params_new may be params itself (in place) or a separate array,
  * which lets training keep the old parameters without copying them. Returns 1 when every new
- * parameter is finite (checked in the same pass), 0 otherwise. Does not allocate. */
+ * parameter (and Adam's second moment, whose overflow the parameters would not show) is
+ * finite, checked in the same pass; 0 otherwise. Does not allocate. */
 int crmti_optimizer_apply(crmt_optimizer *opt, const float *params, const float *grads,
                           float *params_new);
 
