@@ -10,6 +10,8 @@
  *   train     crmt_train samples/s, JT and CRMT-JT step 1, batch 64 and 256 (best / median
  *             over epochs), achieved sgemm FLOP rate of training vs the same sgemm calls
  *             alone (the ceiling of these shapes) and vs a large square sgemm;
+ *   layouts   every sgemm call of the step alone, as made and in its fastest equivalent
+ *             storage layout: what a change of layout could add to the ceiling;
  *   step2     CRMT step 2 (integration weights): setup time, epochs/s, samples/s;
  *   certify   crmt_certify_batch certificates/s (sound Lipschitz bounds);
  *   attack    crmt_attack samples/s (official PGD preset: eps 0.2, 4 steps);
@@ -254,31 +256,65 @@ static void gemm_bufs_free(gemm_bufs *b)
     }
 }
 
-static void gemm_step(gemm_bufs *b, int B)
+/* One sgemm call of the training step: row-major C[M x N] = op(A)[M x K] op(B)[K x N] +
+ * beta C, with A stored K-major when not transposed (lda = K) and M-major when transposed
+ * (lda = M), likewise B (ldb = N or K), C dense (ldc = N): the leading dimensions the library
+ * uses for every call of this model. */
+typedef struct gemm_call {
+    const char *name;
+    int M, N, K, trans_a, trans_b;
+    float beta;
+    const float *a, *b;
+    float *c;
+} gemm_call;
+
+enum { CALLS_PER_STEP = 8 * N_MOD };
+
+/* The calls of one training step at batch B, in the library's order (src/nn/layer.c,
+ * src/model/model.c): forward of every modality (layer 1, layer 2, head), then per modality
+ * the head's weight and input gradients and the layers' weight and input gradients (none for
+ * layer 1's input). */
+static void step_calls(gemm_bufs *b, int B, gemm_call *out)
 {
     const int K = N_CLASSES;
+    int n = 0;
     for (int m = 0; m < N_MOD; m++) {
         const int in = input_dim[m];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, HIDDEN, in, 1.0f, b->x[m], in,
-                    b->w1[m], in, 1.0f, b->h1[m], HIDDEN);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, FEAT, HIDDEN, 1.0f, b->h1[m],
-                    HIDDEN, b->w2[m], HIDDEN, 1.0f, b->f[m], FEAT);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, K, FEAT, 1.0f, b->f[m], FEAT,
-                    b->wh[m], FEAT, 0.0f, b->g[m], K);
+        out[n++] = (gemm_call){"fwd layer 1", B, HIDDEN, in, 0, 1, 1.0f, b->x[m], b->w1[m], b->h1[m]};
+        out[n++] = (gemm_call){"fwd layer 2", B, FEAT, HIDDEN, 0, 1, 1.0f, b->h1[m], b->w2[m], b->f[m]};
+        out[n++] = (gemm_call){"fwd head", B, K, FEAT, 0, 1, 0.0f, b->f[m], b->wh[m], b->g[m]};
     }
     for (int m = 0; m < N_MOD; m++) {
         const int in = input_dim[m];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, FEAT, B, 1.0f, b->dg[m], K,
-                    b->f[m], FEAT, 0.0f, b->dwh[m], FEAT);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, FEAT, K, 1.0f, b->dg[m], K,
-                    b->wh[m], FEAT, 0.0f, b->df[m], FEAT);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, FEAT, HIDDEN, B, 1.0f, b->df[m],
-                    FEAT, b->h1[m], HIDDEN, 1.0f, b->dw2[m], HIDDEN);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, HIDDEN, FEAT, 1.0f, b->df[m],
-                    FEAT, b->w2[m], HIDDEN, 0.0f, b->dh1[m], HIDDEN);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, HIDDEN, in, B, 1.0f, b->dh1[m],
-                    HIDDEN, b->x[m], in, 1.0f, b->dw1[m], in);
+        out[n++] = (gemm_call){"dW head", K, FEAT, B, 1, 0, 0.0f, b->dg[m], b->f[m], b->dwh[m]};
+        out[n++] = (gemm_call){"dx head", B, FEAT, K, 0, 0, 0.0f, b->dg[m], b->wh[m], b->df[m]};
+        out[n++] = (gemm_call){"dW layer 2", FEAT, HIDDEN, B, 1, 0, 1.0f, b->df[m], b->h1[m], b->dw2[m]};
+        out[n++] = (gemm_call){"dx layer 2", B, HIDDEN, FEAT, 0, 0, 0.0f, b->df[m], b->w2[m], b->dh1[m]};
+        out[n++] = (gemm_call){"dW layer 1", HIDDEN, in, B, 1, 0, 1.0f, b->dh1[m], b->x[m], b->dw1[m]};
     }
+}
+
+/* c as stored, or (store_ct) with C kept transposed: C^T = op(B)^T op(A)^T, the same
+ * product from the kernel's other side. */
+static void gemm_run(const gemm_call *c, int store_ct)
+{
+    const int lda = c->trans_a ? c->M : c->K, ldb = c->trans_b ? c->K : c->N;
+    if (!store_ct)
+        cblas_sgemm(CblasRowMajor, c->trans_a ? CblasTrans : CblasNoTrans,
+                    c->trans_b ? CblasTrans : CblasNoTrans, c->M, c->N, c->K, 1.0f, c->a, lda,
+                    c->b, ldb, c->beta, c->c, c->N);
+    else
+        cblas_sgemm(CblasRowMajor, c->trans_b ? CblasNoTrans : CblasTrans,
+                    c->trans_a ? CblasNoTrans : CblasTrans, c->N, c->M, c->K, 1.0f, c->b, ldb,
+                    c->a, lda, c->beta, c->c, c->M);
+}
+
+static void gemm_step(gemm_bufs *b, int B)
+{
+    gemm_call calls[CALLS_PER_STEP];
+    step_calls(b, B, calls);
+    for (int i = 0; i < CALLS_PER_STEP; i++)
+        gemm_run(&calls[i], 0);
 }
 
 /* GFLOP/s of the training sgemm sequence at batch B: best of `reps` timings of enough
@@ -329,6 +365,73 @@ static double gemm_square(int n, int reps)
     free(bb);
     free(c);
     return 2.0 * n * (double)n * n / best / 1e9;
+}
+
+/* Each call of the step timed alone, as the library makes it and in each of its 8
+ * equivalent storage layouts (A stored transposed or not, B likewise, C stored transposed or
+ * not: the same product, packed and blocked differently by OpenBLAS), best of `rounds`
+ * interleaved slices of about `slice` seconds. Prints a line per call and returns the GFLOP/s
+ * of the whole step with every call as made (*as_made) and with every call in its fastest
+ * layout (*best_layout): how much a change of storage order could gain over the ceiling. */
+static void gemm_layouts(int B, int rounds, double slice, double *as_made, double *best_layout)
+{
+    gemm_bufs bufs;
+    gemm_bufs_create(&bufs, B);
+    gemm_call calls[CALLS_PER_STEP];
+    step_calls(&bufs, B, calls);
+    const size_t big = (size_t)(B > HIDDEN ? B : HIDDEN) * 512; /* any operand of any layout */
+    float *a = rand_buf(big), *b = rand_buf(big), *c = rand_buf(big);
+    double best[CALLS_PER_STEP][8];
+    for (int i = 0; i < CALLS_PER_STEP; i++)
+        for (int v = 0; v < 8; v++)
+            best[i][v] = INFINITY;
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < CALLS_PER_STEP; i++)
+            for (int v = 0; v < 8; v++) {
+                gemm_call g = calls[i];
+                g.trans_a = v & 1;
+                g.trans_b = (v >> 1) & 1;
+                g.a = a;
+                g.b = b;
+                g.c = c;
+                int iters = 0;
+                const double t = bench_now();
+                double dt;
+                do {
+                    gemm_run(&g, v >> 2);
+                    iters++;
+                } while ((dt = bench_now() - t) < slice);
+                if (dt / iters < best[i][v])
+                    best[i][v] = dt / iters;
+            }
+    double flops = 0.0, t_made = 0.0, t_best = 0.0;
+    printf("%-24s %13s %10s %10s  %s\n", "call (batch, modality)", "M x N x K", "made GF/s",
+           "best GF/s", "best layout");
+    for (int i = 0; i < CALLS_PER_STEP; i++) {
+        const gemm_call *g = &calls[i];
+        const double f = 2.0 * g->M * (double)g->N * g->K;
+        const int made = g->trans_a | g->trans_b << 1;
+        int vb = 0;
+        for (int v = 1; v < 8; v++)
+            if (best[i][v] < best[i][vb])
+                vb = v;
+        flops += f;
+        t_made += best[i][made];
+        t_best += best[i][vb];
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", g->M, g->N, g->K);
+        /* N: stored as the library stores it for op = identity; T: stored transposed */
+        printf("%-14s b%-4d m%d %13s %10.1f %10.1f  A:%c B:%c C:%c%s\n", g->name, B,
+               i < 3 * N_MOD ? i / 3 : (i - 3 * N_MOD) / 5, shape, f / best[i][made] / 1e9,
+               f / best[i][vb] / 1e9, vb & 1 ? 'T' : 'N', vb & 2 ? 'T' : 'N',
+               vb & 4 ? 'T' : 'N', vb == made ? " (as made)" : "");
+    }
+    free(a);
+    free(b);
+    free(c);
+    gemm_bufs_free(&bufs);
+    *as_made = flops / t_made / 1e9;
+    *best_layout = flops / t_best / 1e9;
 }
 
 /* ------------------------------------------------------------------ training */
@@ -449,7 +552,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: %s [--quick] [--n N] [--epochs E] "
-                    "[--only train|step2|certify|attack|memory|scaling] [--method jt|crmt|crmtrows] "
+                    "[--only train|layouts|step2|certify|attack|memory|scaling] [--method jt|crmt|crmtrows] "
                     "[--batch B]\n"
                     "  --method / --batch restrict the train section (for profiling)\n",
                     argv[0]);
@@ -548,6 +651,29 @@ int main(int argc, char **argv)
         printf("square sgemm %d^3: %.1f GFLOP/s [kernel %s]\n", cfg.quick ? 512 : 1024, square,
                bench_kernel);
         bench_result("sgemm_square", square, "GFLOP/s");
+    }
+
+    if (want(&cfg, "layouts")) {
+        printf("\n== the step's sgemm calls alone, in every storage layout [kernel %s] ==\n",
+               bench_kernel);
+        for (int bi = 0; bi < 2; bi++) {
+            const int B = batches[bi];
+            if (cfg.batch && cfg.batch != B)
+                continue;
+            double made = 0.0, best = 0.0;
+            gemm_layouts(B, cfg.quick ? 2 : 30, cfg.quick ? 2e-4 : 1e-3, &made, &best);
+            const double best_rate = best * 1e9 / train_flops_per_sample();
+            printf("batch %d: calls as made %.1f GFLOP/s; every call in its fastest layout %.1f "
+                   "GFLOP/s (%+.1f%%) = %.0f samples/s [kernel %s]\n",
+                   B, made, best, 100.0 * (best / made - 1.0), best_rate, bench_kernel);
+            char name[96];
+            snprintf(name, sizeof name, "sgemm_isolated_b%d", B);
+            bench_result(name, made, "GFLOP/s");
+            snprintf(name, sizeof name, "sgemm_best_layout_b%d", B);
+            bench_result(name, best, "GFLOP/s");
+            snprintf(name, sizeof name, "sgemm_best_layout_samples_b%d", B);
+            bench_result(name, best_rate, "samples/s");
+        }
     }
 
     if (!crmt_model_trained && (want(&cfg, "step2") || want(&cfg, "certify") ||

@@ -133,6 +133,17 @@ function share(k, m, b,    g, c) {
 }
 function fmt(x, d) { return x == "" ? "-" : sprintf("%.*f", d, x) }
 function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "" : a / b }
+# What a training ratio target asks of the machine: target x PyTorch samples/s against the
+# sgemm-only rate of the step with every call in its fastest layout (an upper bound of any
+# implementation of these FLOPs on this kernel), and where both trainers are.
+function needs(k, b, target,    t, c, up) {
+    t = get("torch", k, "torch_train_crmt_b" b "_best"); c = get("crmt", k, "train_crmt_b" b "_best")
+    up = get("crmt", k, "sgemm_best_layout_samples_b" b)
+    if (t == "" || up == "" || up == 0) return
+    printf "        %.1fx at b%d needs %.0f samples/s = %.0f%% of the sgemm-only bound %.0f/s" \
+        " (libcrmt %.0f%%, PyTorch %.0f%%)\n", target, b, target * t, 100 * target * t / up, up,
+        100 * c / up, 100 * t / up
+}
 function check(label, have, need, unit) {
     status = have == "" ? "n/a " : (have + 0 >= need ? "PASS" : "MISS")
     if (status == "MISS") missed++
@@ -178,6 +189,10 @@ END {
                 printf "  %-44s %12s GFLOP/s = %s%% of the ceiling\n", "train " ms[m] " b" b,
                     fmt(get("crmt", k, "train_" ms[m] "_b" b "_gflops"), 1),
                     fmt(share(k, ms[m], b), 0)
+            printf "  %-44s %12s GFLOP/s, fastest layouts %s GFLOP/s = %s samples/s\n",
+                "sgemm calls one by one b" b, fmt(get("crmt", k, "sgemm_isolated_b" b), 1),
+                fmt(get("crmt", k, "sgemm_best_layout_b" b), 1),
+                fmt(get("crmt", k, "sgemm_best_layout_samples_b" b), 0)
         }
         printf "  %-44s %12s GFLOP/s\n", "square sgemm", fmt(get("crmt", k, "sgemm_square"), 1)
         printf "  %-44s %12s MB (data %s MB, parameters %s MB)\n", "heap beyond data+params+grads",
@@ -197,6 +212,8 @@ END {
               get("torch", k, "torch_train_crmt_b64_best")), 1.5, "x")
         check("CRMT-JT training b256 / PyTorch", ratio(get("crmt", k, "train_crmt_b256_best"),
               get("torch", k, "torch_train_crmt_b256_best")), 1.2, "x")
+        for (b = 64; b <= 256; b *= 4)
+            needs(k, b, b == 64 ? 1.5 : 1.2)
         check("CRMT-JT training b256, share of the sgemm ceiling", share(k, "crmt", 256), 70, "%")
         check("certification / PyTorch computing the same bound", ratio(a, t2), 2, "x")
         check("certification / PyTorch, same bound, folded head", ratio(a, t3), 2, "x")
