@@ -204,6 +204,15 @@ static void check_failure(crmt_status got, crmt_status want, crmt_status want2,
         if ((out) != NULL)                                                                \
             violation(__LINE__, "%s failed but left *out non-NULL", #call);               \
     } while (0)
+/* A creator of two handles fails with st and leaves both *out1 and *out2 NULL. */
+#define FAILS_OUT2(call, st, out1, out2)                                                  \
+    do {                                                                                  \
+        (out1) = (void *)(uintptr_t)1;                                                    \
+        (out2) = (void *)(uintptr_t)1;                                                    \
+        FAILS(call, st);                                                                  \
+        if ((out1) != NULL || (out2) != NULL)                                             \
+            violation(__LINE__, "%s failed but left an output non-NULL", #call);          \
+    } while (0)
 /* A function without a status (query, destroyer): the documented result, no crash. */
 #define HOLDS(expr)                                                                       \
     do {                                                                                  \
@@ -897,6 +906,11 @@ START_TEST(test_dataset)
         size_t idx[3] = {0, 5, 5};
         OK(crmt_dataset_subset(&out, ds, idx, 3));
         crmt_dataset_destroy(out);
+        crmt_dataset *test = NULL;
+        OK(crmt_dataset_split(ds, 0.25, 1, &out, &test));
+        ck_assert_uint_eq(crmt_dataset_num_samples(test), N / 4);
+        crmt_dataset_destroy(out);
+        crmt_dataset_destroy(test);
     }
 
     FAILS(crmt_dataset_create(NULL, N, 2), CRMT_ERR_INVALID_ARGUMENT);
@@ -963,6 +977,24 @@ START_TEST(test_dataset)
     FAILS_OUT(crmt_dataset_subset(&out, ds, idx, SIZE_MAX), CRMT_ERR_INVALID_ARGUMENT, out);
     FAILS_OUT(crmt_dataset_subset(&out, ds, bad_idx, 2), CRMT_ERR_INVALID_ARGUMENT, out);
     FAILS_OUT(crmt_dataset_subset(&out, ds, huge_idx, 1), CRMT_ERR_INVALID_ARGUMENT, out);
+    crmt_dataset *test = NULL;
+    FAILS_OUT2(crmt_dataset_split(NULL, 0.25, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out,
+               test);
+    FAILS_OUT(crmt_dataset_split(ds, 0.25, 1, NULL, &test), CRMT_ERR_INVALID_ARGUMENT, test);
+    FAILS_OUT(crmt_dataset_split(ds, 0.25, 1, &out, NULL), CRMT_ERR_INVALID_ARGUMENT, out);
+    FAILS_OUT(crmt_dataset_split(ds, 0.25, 1, &out, &out), CRMT_ERR_INVALID_ARGUMENT, out);
+    FAILS_OUT2(crmt_dataset_split(ds, 0.0, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out, test);
+    FAILS_OUT2(crmt_dataset_split(ds, 1.0, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out, test);
+    FAILS_OUT2(crmt_dataset_split(ds, -0.25, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out,
+               test);
+    FAILS_OUT2(crmt_dataset_split(ds, NAN, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out, test);
+    FAILS_OUT2(crmt_dataset_split(ds, INFINITY, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out,
+               test);
+    /* 12 samples: 0.04 rounds to 0 test samples, 0.96 to 12 (an empty side). */
+    FAILS_OUT2(crmt_dataset_split(ds, 0.04, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out,
+               test);
+    FAILS_OUT2(crmt_dataset_split(ds, 0.96, 1, &out, &test), CRMT_ERR_INVALID_ARGUMENT, out,
+               test);
     {
         /* Wrong call order: labels not set yet. */
         crmt_dataset *partial = NULL;
@@ -970,6 +1002,7 @@ START_TEST(test_dataset)
         OK(crmt_dataset_set_modality(partial, 0, xa, DA, CRMT_BORROW));
         OK(crmt_dataset_set_modality(partial, 1, xb, DB, CRMT_BORROW));
         FAILS_OUT(crmt_dataset_subset(&out, partial, idx, 2), CRMT_ERR_STATE, out);
+        FAILS_OUT2(crmt_dataset_split(partial, 0.25, 1, &out, &test), CRMT_ERR_STATE, out, test);
         HOLDS(crmt_dataset_labels(partial) == NULL);
         crmt_dataset_destroy(partial);
     }

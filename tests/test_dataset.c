@@ -1,5 +1,5 @@
 /* Datasets: create / set / borrow / copy semantics, validation of every argument, subsets,
- * error messages, and the digits test data loaded through tests/support. */
+ * random splits, error messages, and the digits test data loaded through tests/support. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -328,6 +328,203 @@ START_TEST(test_subset_invalid)
 END_TEST
 
 /* ------------------------------------------------------------------------------------------
+ * crmt_dataset_split. */
+
+#define SPLIT_N 23
+
+/* A complete dataset of SPLIT_N samples whose values name their sample: modality 0 (dim 3,
+ * borrowed from x0) holds 10 i + j, modality 1 (dim 2, copied) -i - j / 10, label i % 5. */
+static crmt_dataset *make_numbered(float *x0)
+{
+    float x1[SPLIT_N * 2];
+    int32_t l[SPLIT_N];
+    for (int i = 0; i < SPLIT_N; i++) {
+        for (int j = 0; j < 3; j++)
+            x0[i * 3 + j] = (float)(10 * i + j);
+        for (int j = 0; j < 2; j++)
+            x1[i * 2 + j] = (float)(-i - j / 10.0);
+        l[i] = i % 5;
+    }
+    crmt_dataset *ds = make(SPLIT_N, 2);
+    ck_assert_int_eq(crmt_dataset_set_modality(ds, 0, x0, 3, CRMT_BORROW), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_set_modality(ds, 1, x1, 2, CRMT_COPY), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_set_labels(ds, l), CRMT_OK);
+    return ds;
+}
+
+/* part holds exactly the samples idx[0..n) of src, in that order (compared value by value). */
+static void expect_samples(const crmt_dataset *part, const crmt_dataset *src, const size_t *idx,
+                           size_t n)
+{
+    ck_assert_uint_eq(crmt_dataset_num_samples(part), n);
+    ck_assert_int_eq(crmt_dataset_num_modalities(part), crmt_dataset_num_modalities(src));
+    ck_assert(crmti_dataset_complete(part));
+    for (int m = 0; m < crmt_dataset_num_modalities(src); m++) {
+        size_t dim = crmt_dataset_dim(src, m);
+        ck_assert_uint_eq(crmt_dataset_dim(part, m), dim);
+        ck_assert_ptr_ne(crmt_dataset_data(part, m), crmt_dataset_data(src, m));
+        for (size_t i = 0; i < n; i++)
+            ck_assert(memcmp(crmt_dataset_data(part, m) + i * dim,
+                             crmt_dataset_data(src, m) + idx[i] * dim, dim * sizeof(float)) == 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(crmt_dataset_labels(part)[i], crmt_dataset_labels(src)[idx[i]]);
+}
+
+/* The documented permutation: 0..n-1 shuffled by the library's RNG seeded with seed. */
+static void documented_permutation(uint64_t seed, size_t *perm, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    crmti_rng rng;
+    crmti_rng_seed(&rng, seed);
+    crmti_rng_shuffle(&rng, perm, n);
+}
+
+START_TEST(test_split)
+{
+    float x0[SPLIT_N * 3];
+    crmt_dataset *ds = make_numbered(x0);
+    crmt_dataset *train = NULL, *test = NULL;
+    ck_assert_int_eq(crmt_dataset_split(ds, 0.3, 11, &train, &test), CRMT_OK);
+    /* n_test = floor(0.3 * 23 + 0.5) = floor(7.4) = 7. */
+    size_t perm[SPLIT_N];
+    documented_permutation(11, perm, SPLIT_N);
+    expect_samples(test, ds, perm, 7);
+    expect_samples(train, ds, perm + 7, SPLIT_N - 7);
+
+    /* Together the two sides hold every sample exactly once (read back from the values). */
+    int seen[SPLIT_N] = {0};
+    const crmt_dataset *parts[2] = {test, train};
+    for (int p = 0; p < 2; p++)
+        for (size_t i = 0; i < crmt_dataset_num_samples(parts[p]); i++) {
+            int sample = (int)crmt_dataset_data(parts[p], 0)[i * 3] / 10;
+            ck_assert_int_ge(sample, 0);
+            ck_assert_int_lt(sample, SPLIT_N);
+            seen[sample]++;
+        }
+    for (int i = 0; i < SPLIT_N; i++)
+        ck_assert_int_eq(seen[i], 1);
+    /* Not the identity: the samples really are shuffled. */
+    size_t moved = 0;
+    for (size_t i = 0; i < SPLIT_N; i++)
+        moved += perm[i] != i;
+    ck_assert_uint_gt(moved, 0);
+
+    /* The same sides as crmt_dataset_subset with the documented permutation. */
+    crmt_dataset *sub_test = NULL, *sub_train = NULL;
+    ck_assert_int_eq(crmt_dataset_subset(&sub_test, ds, perm, 7), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_subset(&sub_train, ds, perm + 7, SPLIT_N - 7), CRMT_OK);
+    size_t ident[SPLIT_N];
+    for (size_t i = 0; i < SPLIT_N; i++)
+        ident[i] = i;
+    expect_samples(test, sub_test, ident, 7);
+    expect_samples(train, sub_train, ident, SPLIT_N - 7);
+    crmt_dataset_destroy(sub_test);
+    crmt_dataset_destroy(sub_train);
+
+    /* Copies: both sides outlive the source (and its borrowed buffer's contents). */
+    crmt_dataset_destroy(ds);
+    memset(x0, 0, sizeof x0);
+    ck_assert(crmt_dataset_data(test, 0)[0] == (float)(10 * perm[0]));
+    ck_assert(crmt_dataset_data(train, 0)[0] == (float)(10 * perm[7]));
+    crmt_dataset_destroy(train);
+    crmt_dataset_destroy(test);
+}
+END_TEST
+
+START_TEST(test_split_seeds)
+{
+    float x0[SPLIT_N * 3];
+    crmt_dataset *ds = make_numbered(x0);
+    crmt_dataset *a = NULL, *ta = NULL, *b = NULL, *tb = NULL, *c = NULL, *tc = NULL;
+    ck_assert_int_eq(crmt_dataset_split(ds, 0.5, 7, &a, &ta), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_split(ds, 0.5, 7, &b, &tb), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_split(ds, 0.5, 8, &c, &tc), CRMT_OK);
+    /* n_test = floor(11.5 + 0.5) = 12: a half rounds up. */
+    ck_assert_uint_eq(crmt_dataset_num_samples(ta), 12);
+    ck_assert_uint_eq(crmt_dataset_num_samples(a), 11);
+    /* Same seed, same split. */
+    ck_assert(memcmp(crmt_dataset_data(ta, 0), crmt_dataset_data(tb, 0), 12 * 3 * 4) == 0);
+    ck_assert(memcmp(crmt_dataset_data(a, 1), crmt_dataset_data(b, 1), 11 * 2 * 4) == 0);
+    ck_assert(memcmp(crmt_dataset_labels(a), crmt_dataset_labels(b), 11 * 4) == 0);
+    /* Another seed, another split. */
+    ck_assert(memcmp(crmt_dataset_data(ta, 0), crmt_dataset_data(tc, 0), 12 * 3 * 4) != 0);
+    crmt_dataset *parts[6] = {a, ta, b, tb, c, tc};
+    for (int p = 0; p < 6; p++)
+        crmt_dataset_destroy(parts[p]);
+
+    /* The smallest and largest fractions that leave a sample on each side. */
+    size_t perm[SPLIT_N];
+    documented_permutation(3, perm, SPLIT_N);
+    ck_assert_int_eq(crmt_dataset_split(ds, 0.5 / SPLIT_N, 3, &a, &ta), CRMT_OK);
+    expect_samples(ta, ds, perm, 1);
+    expect_samples(a, ds, perm + 1, SPLIT_N - 1);
+    crmt_dataset_destroy(a);
+    crmt_dataset_destroy(ta);
+    ck_assert_int_eq(crmt_dataset_split(ds, 1.0 - 0.6 / SPLIT_N, 3, &a, &ta), CRMT_OK);
+    expect_samples(ta, ds, perm, SPLIT_N - 1);
+    expect_samples(a, ds, perm + SPLIT_N - 1, 1);
+    crmt_dataset_destroy(a);
+    crmt_dataset_destroy(ta);
+    crmt_dataset_destroy(ds);
+}
+END_TEST
+
+START_TEST(test_split_invalid)
+{
+    float x0[SPLIT_N * 3];
+    crmt_dataset *ds = make_numbered(x0);
+    crmt_dataset *train = (crmt_dataset *)(uintptr_t)1, *test = (crmt_dataset *)(uintptr_t)1;
+    const double bad_fractions[] = {0.0, 1.0, -0.25, 1.5, NAN, INFINITY, -INFINITY,
+                                    /* round to 0 or n test samples */
+                                    0.4 / SPLIT_N, 1.0 - 0.4 / SPLIT_N};
+    for (size_t k = 0; k < sizeof bad_fractions / sizeof bad_fractions[0]; k++) {
+        train = test = (crmt_dataset *)(uintptr_t)1;
+        crmt_clear_error();
+        expect_fail(crmt_dataset_split(ds, bad_fractions[k], 1, &train, &test),
+                    CRMT_ERR_INVALID_ARGUMENT, NULL);
+        ck_assert_ptr_nonnull(strstr(crmt_last_error(), "test_fraction"));
+        ck_assert_ptr_null(train);
+        ck_assert_ptr_null(test);
+    }
+    expect_fail(crmt_dataset_split(NULL, 0.5, 1, &train, &test), CRMT_ERR_INVALID_ARGUMENT,
+                NULL);
+    ck_assert_ptr_null(train);
+    ck_assert_ptr_null(test);
+    test = (crmt_dataset *)(uintptr_t)1;
+    expect_fail(crmt_dataset_split(ds, 0.5, 1, NULL, &test), CRMT_ERR_INVALID_ARGUMENT, NULL);
+    ck_assert_ptr_null(test);
+    train = (crmt_dataset *)(uintptr_t)1;
+    expect_fail(crmt_dataset_split(ds, 0.5, 1, &train, NULL), CRMT_ERR_INVALID_ARGUMENT, NULL);
+    ck_assert_ptr_null(train);
+    expect_fail(crmt_dataset_split(ds, 0.5, 1, &train, &train), CRMT_ERR_INVALID_ARGUMENT, NULL);
+    ck_assert_ptr_null(train);
+
+    /* Incomplete source: labels unset. */
+    crmt_dataset *partial = make(SPLIT_N, 2);
+    ck_assert_int_eq(crmt_dataset_set_modality(partial, 0, x0, 3, CRMT_BORROW), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_set_modality(partial, 1, x0, 3, CRMT_BORROW), CRMT_OK);
+    train = test = (crmt_dataset *)(uintptr_t)1;
+    expect_fail(crmt_dataset_split(partial, 0.5, 1, &train, &test), CRMT_ERR_STATE, NULL);
+    ck_assert_ptr_null(train);
+    ck_assert_ptr_null(test);
+    crmt_dataset_destroy(partial);
+    /* A dataset of one sample cannot be split. */
+    crmt_dataset *one = make(1, 1);
+    int32_t l0 = 0;
+    ck_assert_int_eq(crmt_dataset_set_modality(one, 0, x0, 3, CRMT_COPY), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_set_labels(one, &l0), CRMT_OK);
+    expect_fail(crmt_dataset_split(one, 0.5, 1, &train, &test), CRMT_ERR_INVALID_ARGUMENT, NULL);
+    crmt_dataset_destroy(one);
+
+    /* The source is const: no handle message. */
+    ck_assert_str_eq(crmt_dataset_errmsg(ds), "");
+    crmt_dataset_destroy(ds);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------
  * Digits through tests/support. */
 
 static const int digits_histogram[10] = {178, 182, 177, 183, 181, 182, 181, 179, 174, 180};
@@ -551,6 +748,9 @@ static Suite *dataset_suite(void)
     tcase_add_test(api, test_complete);
     tcase_add_test(api, test_subset);
     tcase_add_test(api, test_subset_invalid);
+    tcase_add_test(api, test_split);
+    tcase_add_test(api, test_split_seeds);
+    tcase_add_test(api, test_split_invalid);
     suite_add_tcase(s, api);
     TCase *digits = tcase_create("digits");
     tcase_add_test(digits, test_digits_load);

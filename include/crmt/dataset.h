@@ -79,6 +79,20 @@ CRMT_API crmt_status crmt_dataset_load_npy_labels(crmt_dataset *dataset, const c
 CRMT_API crmt_status crmt_dataset_subset(crmt_dataset **out, const crmt_dataset *dataset,
                                          const size_t *indices, size_t n_indices);
 
+/** Split a complete dataset at random into a training set and a test set, both new datasets
+ *  holding copies of the samples (as crmt_dataset_subset makes them; they do not depend on
+ *  the source). The sample indices 0..n-1 are shuffled by the library's own RNG seeded with
+ *  seed (the same seed gives the same split); the first n_test = floor(test_fraction * n +
+ *  0.5) samples of that permutation form *test, the remaining n - n_test form *train, both
+ *  in permutation order. test_fraction must be finite and in (0, 1), and n_test must leave
+ *  at least one sample on each side (CRMT_ERR_INVALID_ARGUMENT); NULL train, test or
+ *  dataset, or train == test, give CRMT_ERR_INVALID_ARGUMENT; an incomplete source gives
+ *  CRMT_ERR_STATE. The source is const: failures are reported through crmt_last_error()
+ *  only. *train and *test are NULL on failure. */
+CRMT_API crmt_status crmt_dataset_split(const crmt_dataset *dataset, double test_fraction,
+                                        uint64_t seed, crmt_dataset **train,
+                                        crmt_dataset **test);
+
 /** n_samples, or 0 for NULL. */
 CRMT_API size_t crmt_dataset_num_samples(const crmt_dataset *dataset);
 /** n_modalities, or 0 for NULL. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "data/npy.h"
+#include "tensor/rng.h"
 
 int crmti_dataset_complete(const crmt_dataset *ds)
 {
@@ -225,6 +226,59 @@ crmt_status crmt_dataset_subset(crmt_dataset **out, const crmt_dataset *dataset,
     for (size_t i = 0; i < n_indices; i++)
         sub->labels[i] = dataset->labels[indices[i]];
     *out = sub;
+    return CRMT_OK;
+}
+
+crmt_status crmt_dataset_split(const crmt_dataset *dataset, double test_fraction, uint64_t seed,
+                               crmt_dataset **train, crmt_dataset **test)
+{
+    static const char fn[] = "crmt_dataset_split";
+    if (train)
+        *train = NULL;
+    if (test)
+        *test = NULL;
+    if (!train || !test)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                          train ? "test" : "train");
+    if (train == test)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+                          "%s: train and test are the same pointer", fn);
+    if (!dataset)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: dataset is NULL", fn);
+    if (!(test_fraction > 0.0 && test_fraction < 1.0)) /* also NaN and infinities */
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT, "%s: test_fraction %g is not in (0, 1)",
+                          fn, test_fraction);
+    if (!crmti_dataset_complete(dataset))
+        return crmti_fail(NULL, CRMT_ERR_STATE,
+                          "%s: the dataset is incomplete (a modality or the labels are unset)",
+                          fn);
+    size_t n = dataset->n;
+    size_t n_test = (size_t)floor(test_fraction * (double)n + 0.5);
+    if (n_test == 0 || n_test >= n)
+        return crmti_fail(NULL, CRMT_ERR_INVALID_ARGUMENT,
+                          "%s: test_fraction %g of %zu samples leaves an empty side (%zu test "
+                          "samples)",
+                          fn, test_fraction, n, n_test);
+
+    size_t *perm = malloc(n * sizeof *perm);
+    if (!perm)
+        return crmti_fail(NULL, CRMT_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu indices", fn, n);
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    crmti_rng rng;
+    crmti_rng_seed(&rng, seed);
+    crmti_rng_shuffle(&rng, perm, n);
+    crmt_dataset *te = NULL, *tr = NULL;
+    crmt_status st = crmt_dataset_subset(&te, dataset, perm, n_test);
+    if (st == CRMT_OK)
+        st = crmt_dataset_subset(&tr, dataset, perm + n_test, n - n_test);
+    free(perm);
+    if (st != CRMT_OK) {
+        crmt_dataset_destroy(te);
+        return st;
+    }
+    *train = tr;
+    *test = te;
     return CRMT_OK;
 }
 
