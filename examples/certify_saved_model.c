@@ -14,15 +14,19 @@
 
 #define N_CERTIFY 16
 
-#define CHECK(call)                                                                  \
+/* Stop on a failed call, printing the message of whoever failed: the library (CHECK) or
+ * the digits loader (CHECK_DIGITS, digits.h). */
+#define CHECK_MSG(call, message)                                                     \
     do {                                                                             \
         crmt_status st_ = (call);                                                    \
         if (st_ != CRMT_OK) {                                                        \
             fprintf(stderr, "%s failed: %s: %s\n", #call, crmt_status_string(st_),   \
-                    crmt_last_error());                                              \
+                    (message));                                                      \
             return 1;                                                                \
         }                                                                            \
     } while (0)
+#define CHECK(call) CHECK_MSG(call, crmt_last_error())
+#define CHECK_DIGITS(call) CHECK_MSG(call, crmt_digits_last_error())
 
 int main(int argc, char **argv)
 {
@@ -42,10 +46,10 @@ int main(int argc, char **argv)
            crmt_model_num_modalities(model), crmt_model_num_classes(model),
            crmt_model_num_parameters(model));
 
-    CHECK(crmt_digits_load(crmt_digits_default_path(), &digits));
-    CHECK(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
-                                    CRMT_DIGITS_DEFAULT_TEST_FRACTION, CRMT_DIGITS_DEFAULT_SEED,
-                                    &train, &test));
+    CHECK_DIGITS(crmt_digits_load(crmt_digits_default_path(), &digits));
+    CHECK_DIGITS(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
+                                           CRMT_DIGITS_DEFAULT_TEST_FRACTION,
+                                           CRMT_DIGITS_DEFAULT_SEED, &train, &test));
     if (crmt_dataset_num_samples(test) < N_CERTIFY) {
         fprintf(stderr, "test set too small\n");
         return 1;

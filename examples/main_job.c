@@ -31,15 +31,19 @@
 #define N_CURVE 50
 #define N_METHODS 2
 
-#define CHECK(call)                                                                  \
+/* Stop on a failed call, printing the message of whoever failed: the library (CHECK) or
+ * the digits loader (CHECK_DIGITS, digits.h). */
+#define CHECK_MSG(call, message)                                                     \
     do {                                                                             \
         crmt_status st_ = (call);                                                    \
         if (st_ != CRMT_OK) {                                                        \
             fprintf(stderr, "%s failed: %s: %s\n", #call, crmt_status_string(st_),   \
-                    crmt_last_error());                                              \
+                    (message));                                                      \
             exit(1);                                                                 \
         }                                                                            \
     } while (0)
+#define CHECK(call) CHECK_MSG(call, crmt_last_error())
+#define CHECK_DIGITS(call) CHECK_MSG(call, crmt_digits_last_error())
 
 static const double table_radii[] = {0.05, 0.1, 0.2, 0.5};
 #define N_TABLE_RADII (sizeof table_radii / sizeof table_radii[0])
@@ -211,10 +215,10 @@ int main(int argc, char **argv)
     double lr_used[N_METHODS] = {0}, rho_used[N_METHODS] = {0};
     char path[4096];
 
-    CHECK(crmt_digits_load(crmt_digits_default_path(), &digits));
-    CHECK(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
-                                    CRMT_DIGITS_DEFAULT_TEST_FRACTION, CRMT_DIGITS_DEFAULT_SEED,
-                                    &train, &test));
+    CHECK_DIGITS(crmt_digits_load(crmt_digits_default_path(), &digits));
+    CHECK_DIGITS(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
+                                           CRMT_DIGITS_DEFAULT_TEST_FRACTION,
+                                           CRMT_DIGITS_DEFAULT_SEED, &train, &test));
 
     /* Validation split: a seeded permutation of the training set; the last 20% validate. */
     {

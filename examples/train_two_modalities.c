@@ -11,15 +11,19 @@
 
 #include "digits.h"
 
-#define CHECK(call)                                                                  \
+/* Stop on a failed call, printing the message of whoever failed: the library (CHECK) or
+ * the digits loader (CHECK_DIGITS, digits.h). */
+#define CHECK_MSG(call, message)                                                     \
     do {                                                                             \
         crmt_status st_ = (call);                                                    \
         if (st_ != CRMT_OK) {                                                        \
             fprintf(stderr, "%s failed: %s: %s\n", #call, crmt_status_string(st_),   \
-                    crmt_last_error());                                              \
+                    (message));                                                      \
             return 1;                                                                \
         }                                                                            \
     } while (0)
+#define CHECK(call) CHECK_MSG(call, crmt_last_error())
+#define CHECK_DIGITS(call) CHECK_MSG(call, crmt_digits_last_error())
 
 int main(int argc, char **argv)
 {
@@ -34,10 +38,10 @@ int main(int argc, char **argv)
     double acc = 0.0;
     int top, bottom;
 
-    CHECK(crmt_digits_load(crmt_digits_default_path(), &digits));
-    CHECK(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
-                                    CRMT_DIGITS_DEFAULT_TEST_FRACTION, CRMT_DIGITS_DEFAULT_SEED,
-                                    &train, &test));
+    CHECK_DIGITS(crmt_digits_load(crmt_digits_default_path(), &digits));
+    CHECK_DIGITS(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
+                                           CRMT_DIGITS_DEFAULT_TEST_FRACTION,
+                                           CRMT_DIGITS_DEFAULT_SEED, &train, &test));
 
     /* Two encoders (16 -> 32 -> ReLU -> 32, 48 -> 64 -> ReLU -> 32) and a CRMT head. */
     CHECK(crmt_spec_create(&spec, CRMT_DIGITS_N_CLASSES));

@@ -39,15 +39,19 @@
 #define N_CAND 4
 #define MAX_LAYERS 32
 
-#define CHECK(call)                                                                  \
+/* Stop on a failed call, printing the message of whoever failed: the library (CHECK) or
+ * the digits loader (CHECK_DIGITS, digits.h). */
+#define CHECK_MSG(call, message)                                                     \
     do {                                                                             \
         crmt_status st_ = (call);                                                    \
         if (st_ != CRMT_OK) {                                                        \
             fprintf(stderr, "run_experiment: %s failed: %s: %s\n", #call,            \
-                    crmt_status_string(st_), crmt_last_error());                     \
+                    crmt_status_string(st_), (message));                             \
             exit(1);                                                                 \
         }                                                                            \
     } while (0)
+#define CHECK(call) CHECK_MSG(call, crmt_last_error())
+#define CHECK_DIGITS(call) CHECK_MSG(call, crmt_digits_last_error())
 
 static void die(const char *fmt, const char *arg)
 {
@@ -1125,10 +1129,10 @@ int main(int argc, char **argv)
     } else {
         crmt_digits digits;
         crmt_dataset *train;
-        CHECK(crmt_digits_load(crmt_digits_default_path(), &digits));
-        CHECK(crmt_digits_make_datasets(&digits, o.digits_view,
-                                        CRMT_DIGITS_DEFAULT_TEST_FRACTION,
-                                        CRMT_DIGITS_DEFAULT_SEED, &train, &su.test));
+        CHECK_DIGITS(crmt_digits_load(crmt_digits_default_path(), &digits));
+        CHECK_DIGITS(crmt_digits_make_datasets(&digits, o.digits_view,
+                                               CRMT_DIGITS_DEFAULT_TEST_FRACTION,
+                                               CRMT_DIGITS_DEFAULT_SEED, &train, &su.test));
         crmt_digits_free(&digits);
         /* Validation: the last 20% of a seeded permutation of the training part (as
          * examples/main_job.c). */

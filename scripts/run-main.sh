@@ -11,8 +11,8 @@ BUILD="$ROOT/build-main"
 OUT="$ROOT/out"
 JOBS=${CRMT_JOBS:-2}
 
-# Packages: library deps (OpenBLAS, zlib for the digits loader, Check because the digits
-# loader is built with the test support code), build tools.
+# Packages: library deps (OpenBLAS, zlib for the digits loader, Check because the build is
+# configured with the tests), build tools.
 PACKAGES=(libopenblas-dev check pkg-config zlib1g-dev cmake gcc g++)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 /* Datasets: create / set / borrow / copy semantics, validation of every argument, subsets,
- * random splits, error messages, and the digits test data loaded through tests/support. */
+ * random splits, error messages, and the digits test data read by the digits loader
+ * (examples/support/digits.h). */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -525,15 +526,24 @@ START_TEST(test_split_invalid)
 END_TEST
 
 /* ------------------------------------------------------------------------------------------
- * Digits through tests/support. */
+ * Digits through the digits loader (examples/support/digits.h). */
 
 static const int digits_histogram[10] = {178, 182, 177, 183, 181, 182, 181, 179, 174, 180};
+
+/* A loader call fails with want, and the loader's message (crmt_digits_last_error()) names
+ * the problem (contains words). */
+static void expect_digits_fail(crmt_status got, crmt_status want, const char *words)
+{
+    ck_assert_int_eq(got, want);
+    ck_assert_msg(strstr(crmt_digits_last_error(), words) != NULL,
+                  "loader message \"%s\" lacks \"%s\"", crmt_digits_last_error(), words);
+}
 
 START_TEST(test_digits_load)
 {
     crmt_digits d;
     crmt_status st = crmt_digits_load(crmt_digits_default_path(), &d);
-    ck_assert_msg(st == CRMT_OK, "%s", crmt_last_error());
+    ck_assert_msg(st == CRMT_OK, "%s", crmt_digits_last_error());
     ck_assert_uint_eq(d.n, CRMT_DIGITS_N_SAMPLES);
     int hist[10] = {0};
     size_t total = 0;
@@ -574,7 +584,7 @@ static void check_split(const crmt_digits *d, int view, size_t dim0)
     crmt_dataset *train = NULL, *test = NULL;
     crmt_status st = crmt_digits_make_datasets(d, view, CRMT_DIGITS_DEFAULT_TEST_FRACTION,
                                                CRMT_DIGITS_DEFAULT_SEED, &train, &test);
-    ck_assert_msg(st == CRMT_OK, "%s", crmt_last_error());
+    ck_assert_msg(st == CRMT_OK, "%s", crmt_digits_last_error());
     ck_assert_uint_eq(crmt_dataset_num_samples(test), 449);
     ck_assert_uint_eq(crmt_dataset_num_samples(train), 1348);
     const crmt_dataset *parts[2] = {test, train};
@@ -657,11 +667,12 @@ START_TEST(test_digits_errors)
 {
     crmt_digits d;
     memset(&d, 0xff, sizeof d);
-    expect_fail(crmt_digits_load(NULL, &d), CRMT_ERR_INVALID_ARGUMENT, NULL);
+    expect_digits_fail(crmt_digits_load(NULL, &d), CRMT_ERR_INVALID_ARGUMENT, "path is NULL");
     ck_assert_ptr_null(d.pixels);
-    expect_fail(crmt_digits_load(crmt_digits_default_path(), NULL), CRMT_ERR_INVALID_ARGUMENT,
-                NULL);
-    expect_fail(crmt_digits_load("/nonexistent/dir/digits.csv.gz", &d), CRMT_ERR_IO, NULL);
+    expect_digits_fail(crmt_digits_load(crmt_digits_default_path(), NULL),
+                       CRMT_ERR_INVALID_ARGUMENT, "out is NULL");
+    expect_digits_fail(crmt_digits_load("/nonexistent/dir/digits.csv.gz", &d), CRMT_ERR_IO,
+                       "cannot open");
 
     /* Plain-text CSVs (zlib reads them transparently): a good one and broken ones. */
     char dir[] = "/tmp/crmt_test_digits_XXXXXX";
@@ -670,6 +681,10 @@ START_TEST(test_digits_errors)
     snprintf(path, sizeof path, "%s/d.csv", dir);
     static const char *bodies[] = {
         "", "1,2,3\n", "x\n", "17" /* pixel > 16 */, "0" /* label 10 */, "0,, bad",
+    };
+    static const char *formats[] = {
+        "has no rows", "line 1 is not 65", "line 1 is not 65", "pixel out of range",
+        "label out of range", "line 1 is not 65",
     };
     for (size_t b = 0; b < sizeof bodies / sizeof bodies[0]; b++) {
         FILE *f = fopen(path, "w");
@@ -683,7 +698,7 @@ START_TEST(test_digits_errors)
             fputs(bodies[b], f);
         }
         fclose(f);
-        expect_fail(crmt_digits_load(path, &d), CRMT_ERR_FORMAT, NULL);
+        expect_digits_fail(crmt_digits_load(path, &d), CRMT_ERR_FORMAT, formats[b]);
         ck_assert_ptr_null(d.pixels);
     }
     FILE *f = fopen(path, "w");
@@ -703,30 +718,32 @@ START_TEST(test_digits_errors)
 
     /* Split arguments. */
     crmt_dataset *train = (crmt_dataset *)(uintptr_t)1, *test = (crmt_dataset *)(uintptr_t)1;
-    expect_fail(crmt_digits_make_datasets(&d, 2, 0.25, 1, &train, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL);
+    expect_digits_fail(crmt_digits_make_datasets(&d, 2, 0.25, 1, &train, &test),
+                       CRMT_ERR_INVALID_ARGUMENT, "unknown view 2");
     ck_assert_ptr_null(train);
     ck_assert_ptr_null(test);
-    expect_fail(crmt_digits_make_datasets(&d, 0, 0.0, 1, &train, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL);
-    expect_fail(crmt_digits_make_datasets(&d, 0, 1.0, 1, &train, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL);
-    expect_fail(crmt_digits_make_datasets(&d, 0, NAN, 1, &train, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL);
-    expect_fail(crmt_digits_make_datasets(&d, 0, 0.1, 1, &train, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL); /* round(0.3) = 0 test samples */
-    expect_fail(crmt_digits_make_datasets(NULL, 0, 0.5, 1, &train, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL);
-    expect_fail(crmt_digits_make_datasets(&d, 0, 0.5, 1, NULL, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL);
+    /* Fractions are checked by crmt_dataset_split: its message, in both places. */
+    const double bad_fractions[] = {0.0, 1.0, NAN, 0.1 /* round(0.3) = 0 test samples */};
+    for (size_t k = 0; k < sizeof bad_fractions / sizeof bad_fractions[0]; k++) {
+        crmt_clear_error();
+        expect_digits_fail(crmt_digits_make_datasets(&d, 0, bad_fractions[k], 1, &train, &test),
+                           CRMT_ERR_INVALID_ARGUMENT, "crmt_dataset_split: test_fraction");
+        ck_assert_str_eq(crmt_last_error(), crmt_digits_last_error());
+        ck_assert_ptr_null(train);
+        ck_assert_ptr_null(test);
+    }
+    expect_digits_fail(crmt_digits_make_datasets(NULL, 0, 0.5, 1, &train, &test),
+                       CRMT_ERR_INVALID_ARGUMENT, "NULL argument");
+    expect_digits_fail(crmt_digits_make_datasets(&d, 0, 0.5, 1, NULL, &test),
+                       CRMT_ERR_INVALID_ARGUMENT, "NULL argument");
     ck_assert_int_eq(crmt_digits_make_datasets(&d, 0, 0.5, 1, &train, &test), CRMT_OK);
     ck_assert_uint_eq(crmt_dataset_num_samples(test), 2);
     ck_assert_uint_eq(crmt_dataset_num_samples(train), 1);
     crmt_dataset_destroy(train);
     crmt_dataset_destroy(test);
     crmt_digits_free(&d);
-    expect_fail(crmt_digits_make_datasets(&d, 0, 0.5, 1, &train, &test),
-                CRMT_ERR_INVALID_ARGUMENT, NULL);
+    expect_digits_fail(crmt_digits_make_datasets(&d, 0, 0.5, 1, &train, &test),
+                       CRMT_ERR_INVALID_ARGUMENT, "not loaded");
     unlink(path);
     rmdir(dir);
 }

@@ -1,5 +1,5 @@
-/* Test support: the UCI handwritten digits (tests/data/digits.csv.gz) as two-modality
- * datasets.
+/* The digits loader: the UCI handwritten digits (tests/data/digits.csv.gz) as two-modality
+ * datasets, for the examples, the experiments and the tests.
  *
  * The file holds 1797 rows of 65 comma-separated integers: the 64 pixels of an 8x8 image
  * (row-major, values 0..16) then the label 0..9 (see tests/data/README.md). The two
@@ -9,11 +9,18 @@
  *                                modality 1 alone is far stronger (a built-in preference);
  *   CRMT_DIGITS_VIEW_BALANCED:   modality 0 = rows 0-3, modality 1 = rows 4-7 (32 + 32).
  *
- * Used by the tests, the examples and the benchmarks. Failures return a crmt_status and
- * record a message readable with crmt_last_error(); nothing prints or exits.
+ * Built on the public API only (plus zlib): the split is crmt_dataset_split. The source
+ * (digits.c) is compiled once per flavour of the library (examples/support/CMakeLists.txt),
+ * so a program links exactly one copy of libcrmt.
+ *
+ * Errors: failures return a crmt_status and nothing prints or exits. The public API has no
+ * way for a host to record a message in crmt_last_error(), so the loader keeps its own
+ * per-thread message, crmt_digits_last_error(): its own failures (I/O, CSV format, bad
+ * arguments) are described there, and when a library call it makes fails, that call's
+ * crmt_last_error() message is copied there too (and stays in crmt_last_error()).
  */
-#ifndef CRMT_TEST_DIGITS_H
-#define CRMT_TEST_DIGITS_H
+#ifndef CRMT_EXAMPLES_DIGITS_H
+#define CRMT_EXAMPLES_DIGITS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -42,9 +49,13 @@ typedef struct crmt_digits {
     int32_t *labels; /* n labels in [0, 9] */
 } crmt_digits;
 
-/* Path of the shipped file: CRMT_TEST_DATA_DIR "/digits.csv.gz" (absolute, from the source
- * tree of the build). */
+/* Path of the shipped file: tests/data/digits.csv.gz of the source tree of the build
+ * (absolute; CRMT_DIGITS_DEFAULT_PATH). */
 const char *crmt_digits_default_path(void);
+
+/* Message of the calling thread's last failed crmt_digits_load or crmt_digits_make_datasets
+ * call ("" if none); valid until the next failing one. Successful calls leave it alone. */
+const char *crmt_digits_last_error(void);
 
 /* Load a digits CSV (gzip-compressed or plain) into *out, which is zeroed first and must be
  * released with crmt_digits_free. Every field is validated: exactly 65 integers per line,
@@ -56,11 +67,12 @@ crmt_status crmt_digits_load(const char *csv_gz_path, crmt_digits *out);
 void crmt_digits_free(crmt_digits *d);
 
 /* Build the fixed train/test split as two-modality datasets (data copied; the datasets are
- * independent of d). The samples are permuted with the library's RNG seeded with seed
- * (crmti_rng_shuffle); the first round(test_fraction * n) samples of the permutation form
- * the test set, the rest the training set, both in permutation order. test_fraction must
- * leave at least one sample on each side. view is a crmt_digits_view. On failure *train
- * and *test are NULL. */
+ * independent of d): all samples of d in the given view (a crmt_digits_view), in file order,
+ * split by crmt_dataset_split(all, test_fraction, seed, train, test). So the samples are
+ * permuted with the library's RNG seeded with seed; the first floor(test_fraction * n + 0.5)
+ * samples of the permutation form the test set, the rest the training set, both in
+ * permutation order. A bad test_fraction gives crmt_dataset_split's
+ * CRMT_ERR_INVALID_ARGUMENT. On failure *train and *test are NULL. */
 crmt_status crmt_digits_make_datasets(const crmt_digits *d, int view, double test_fraction,
                                       uint64_t seed, crmt_dataset **train,
                                       crmt_dataset **test);
