@@ -6,6 +6,33 @@ CRMT_JOBS=${CRMT_JOBS:-2}
 
 crmt_log() { printf '\n==> %s\n' "$*"; }
 
+# crmt_install_packages LABEL PACKAGE...: apt-get install the Debian packages that are not
+# installed yet (through sudo when not root), or with CRMT_SKIP_APT=1 only name them on stderr
+# (the caller then fails later on what is missing). LABEL prefixes the messages.
+crmt_install_packages() {
+    local label=$1 p
+    shift
+    local missing=() sudo=()
+    for p in "$@"; do
+        if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
+            missing+=("$p")
+        fi
+    done
+    [ "${#missing[@]}" -gt 0 ] || return 0
+    if [ "${CRMT_SKIP_APT:-0}" = 1 ]; then
+        echo "$label: missing (CRMT_SKIP_APT=1, not installing): ${missing[*]}" >&2
+        return 0
+    fi
+    crmt_log "$label: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "error: not root and no sudo" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}"
+}
+
 # crmt_build_library DIR: configure DIR (RelWithDebInfo, no sanitizers) when needed and build
 # libcrmt.so only. A new DIR gets a lean configuration without tests and examples; an
 # existing one keeps its other options, so the main build directory can be reused.

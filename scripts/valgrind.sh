@@ -48,27 +48,7 @@ declare -A EXCLUDE=()
 
 # --- packages --------------------------------------------------------------------------------
 packages=(valgrind build-essential cmake pkg-config libopenblas-dev check)
-missing=()
-for p in "${packages[@]}"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-        missing+=("$p")
-    fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "${CRMT_SKIP_APT:-0}" = 1 ]; then
-        echo "valgrind: missing (CRMT_SKIP_APT=1, not installing): ${missing[*]}" >&2
-    else
-        crmt_log "valgrind: installing ${missing[*]}"
-        sudo=()
-        if [ "$(id -u)" -ne 0 ]; then
-            command -v sudo >/dev/null || { echo "error: not root and no sudo" >&2; exit 1; }
-            sudo=(sudo)
-        fi
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends "${missing[@]}"
-    fi
-fi
+crmt_install_packages valgrind "${packages[@]}"
 command -v valgrind >/dev/null || { echo "error: valgrind not found" >&2; exit 1; }
 
 # --- build -----------------------------------------------------------------------------------
