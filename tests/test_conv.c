@@ -33,7 +33,6 @@
 #include "robust/attack.h"
 #include "robust/certify.h"
 #include "robust/lipschitz.h"
-#include "tensor/linalg.h"
 #include "tensor/rng.h"
 #include "train/loss.h"
 
@@ -132,34 +131,6 @@ static double power_norm(const double *a, int rows, int cols, int iters, uint64_
     free(v);
     free(av);
     return est;
-}
-
-/* Exact ||A||_2 from the eigenvalues of the smaller Gram matrix (Jacobi, double). */
-static double exact_norm(const double *a, int rows, int cols)
-{
-    const int s = rows < cols ? rows : cols;
-    double *g = calloc((size_t)s * s, sizeof(double));
-    double *ev = malloc(sizeof(double) * s), *vec = malloc(sizeof(double) * s * s);
-    for (int i = 0; i < s; i++)
-        for (int j = 0; j < s; j++) {
-            double acc = 0.0;
-            if (rows <= cols)
-                for (int t = 0; t < cols; t++)
-                    acc += a[(size_t)i * cols + t] * a[(size_t)j * cols + t];
-            else
-                for (int t = 0; t < rows; t++)
-                    acc += a[(size_t)t * cols + i] * a[(size_t)t * cols + j];
-            g[(size_t)i * s + j] = acc;
-        }
-    crmti_sym_eigen(g, s, ev, vec);
-    double mx = 0.0;
-    for (int i = 0; i < s; i++)
-        if (ev[i] > mx)
-            mx = ev[i];
-    free(g);
-    free(ev);
-    free(vec);
-    return sqrt(mx);
 }
 
 /* ---- single layers: L = sum(out * r) ---------------------------------------------------- */
@@ -552,7 +523,8 @@ static void check_conv_bounds(const crmti_layer *l, const float *w_params, uint6
     double *a = ref_matrix(l, w_params);
     const double est = power_norm(a, l->out_size, l->in_size, 500, seed);
     const int side = l->out_size < l->in_size ? l->out_size : l->in_size;
-    const double exact = side <= 200 ? exact_norm(a, l->out_size, l->in_size) : 0.0;
+    const double exact =
+        side <= 200 ? crmt_test_exact_spectral_norm(a, l->out_size, l->in_size) : 0.0;
     free(a);
     ck_assert(exact == 0.0 || exact >= est * (1 - 1e-12));
     for (int method = 0; method < 4; method++) {

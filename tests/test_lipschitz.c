@@ -9,34 +9,11 @@
 #include <string.h>
 
 #include "crmt/crmt.h"
+#include "reference.h"
 #include "test_models.h"
 #include "model/model.h"
 #include "robust/lipschitz.h"
-#include "tensor/linalg.h"
 #include "tensor/rng.h"
-
-/* Exact ||w||_2 from the eigenvalues of w^T w (cols x cols) in double. */
-static double exact_norm(const double *w, int rows, int cols)
-{
-    double *a = calloc((size_t)cols * cols, sizeof(double));
-    double *ev = malloc(sizeof(double) * cols), *vec = malloc(sizeof(double) * cols * cols);
-    for (int i = 0; i < cols; i++)
-        for (int j = 0; j < cols; j++) {
-            double s = 0.0;
-            for (int r = 0; r < rows; r++)
-                s += w[(size_t)r * cols + i] * w[(size_t)r * cols + j];
-            a[(size_t)i * cols + j] = s;
-        }
-    crmti_sym_eigen(a, cols, ev, vec);
-    double mx = 0.0;
-    for (int i = 0; i < cols; i++)
-        if (ev[i] > mx)
-            mx = ev[i];
-    free(a);
-    free(ev);
-    free(vec);
-    return sqrt(mx);
-}
 
 START_TEST(test_spectral_bound_random_matrices)
 {
@@ -57,7 +34,7 @@ START_TEST(test_spectral_bound_random_matrices)
                     w[cols + c] = w[c];
             double bound = 0.0;
             ck_assert_int_eq(crmti_spectral_norm_bound(w, rows, cols, &bound), CRMT_OK);
-            const double exact = exact_norm(w, rows, cols);
+            const double exact = crmt_test_exact_spectral_norm(w, rows, cols);
             ck_assert_msg(bound >= exact, "%dx%d: bound %.17g < exact %.17g", rows, cols, bound,
                           exact);
             const double ratio = bound / exact;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "tensor/linalg.h"
 
 /* Everything is computed in long double (x87 extended precision on x86-64, a 64-bit
  * significand): accurate enough to check the library's double pass against its own rounding
@@ -134,4 +135,31 @@ int crmt_test_exact_logits(const crmt_model *model, const float *const *x, doubl
         h[k] = (double)hl[k];
     free(hl);
     return ok;
+}
+
+double crmt_test_exact_spectral_norm(const double *a, int rows, int cols)
+{
+    const int s = rows < cols ? rows : cols;
+    double *g = calloc((size_t)s * s, sizeof(double));
+    double *ev = malloc(sizeof(double) * s), *vec = malloc(sizeof(double) * s * s);
+    for (int i = 0; i < s; i++)
+        for (int j = 0; j < s; j++) {
+            double acc = 0.0;
+            if (rows <= cols)
+                for (int t = 0; t < cols; t++)
+                    acc += a[(size_t)i * cols + t] * a[(size_t)j * cols + t];
+            else
+                for (int t = 0; t < rows; t++)
+                    acc += a[(size_t)t * cols + i] * a[(size_t)t * cols + j];
+            g[(size_t)i * s + j] = acc;
+        }
+    crmti_sym_eigen(g, s, ev, vec);
+    double mx = 0.0;
+    for (int i = 0; i < s; i++)
+        if (ev[i] > mx)
+            mx = ev[i];
+    free(g);
+    free(ev);
+    free(vec);
+    return sqrt(mx);
 }
