@@ -15,7 +15,7 @@
 #include "crmt/crmt.h"
 #include "test_models.h"
 #include "data/dataset.h"
-#include "digits.h"
+#include "digits_fixture.h"
 #include "reference.h"
 #include "soundness.h"
 #include "model/model.h"
@@ -60,44 +60,8 @@ static int argmax_d(const double *h, int K)
 
 /* ---- digits models -------------------------------------------------------------------- */
 
-static crmt_digits digits;
-static crmt_dataset *train_set, *test_set;
-
-static void load_digits(void)
-{
-    ck_assert_int_eq(crmt_digits_load(crmt_digits_default_path(), &digits), CRMT_OK);
-    ck_assert_int_eq(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
-                                               CRMT_DIGITS_DEFAULT_TEST_FRACTION,
-                                               CRMT_DIGITS_DEFAULT_SEED, &train_set, &test_set),
-                     CRMT_OK);
-}
-
-static void free_digits(void)
-{
-    crmt_dataset_destroy(train_set);
-    crmt_dataset_destroy(test_set);
-    crmt_digits_free(&digits);
-    train_set = test_set = NULL;
-}
-
-/* Train on the digits with crmt_train (JT: cross-entropy; CRMT head: CRMT step 1). */
-static void train_digits(crmt_model *model, crmt_head_kind head, uint64_t seed, int epochs)
-{
-    crmt_optimizer *opt = NULL;
-    ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
-    /* CRMT step 1 with lr 0.05 and momentum 0.9 is unstable on this model */
-    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_LR, head == CRMT_HEAD_CRMT ? 0.01 : 0.05),
-                     CRMT_OK);
-    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9), CRMT_OK);
-    crmt_train_options o;
-    ck_assert_int_eq(crmt_train_options_init(&o, sizeof o), CRMT_OK);
-    o.method = head == CRMT_HEAD_CRMT ? CRMT_METHOD_CRMT : CRMT_METHOD_JT;
-    o.epochs = epochs;
-    o.batch_size = 32;
-    o.seed = seed;
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_OK);
-    crmt_optimizer_destroy(opt);
-}
+/* The digits split, loaded by each test that trains on it. */
+static crmt_test_digits digits;
 
 /* Rows 0-1 (16 px) -> 32 -> ReLU -> 16, rows 2-7 (48 px) -> 48 -> ReLU -> 16, K = 10. */
 static crmt_model *trained_digits_model(crmt_head_kind head, uint64_t seed, int epochs)
@@ -106,7 +70,7 @@ static crmt_model *trained_digits_model(crmt_head_kind head, uint64_t seed, int 
     const char *layers[2] = {"LRL", "LRL"};
     const int widths[4] = {32, 16, 48, 16};
     crmt_model *model = build(10, 2, in_dims, layers, widths, head, seed);
-    train_digits(model, head, seed, epochs);
+    crmt_test_digits_train(model, digits.train, CRMT_SCHEDULE_CONSTANT, epochs, seed);
     return model;
 }
 
@@ -119,15 +83,10 @@ static crmt_model *trained_digits_model(crmt_head_kind head, uint64_t seed, int 
  *                        linear(24) relu linear(16) */
 static crmt_model *conv_digits_model(crmt_head_kind head, int variant, uint64_t seed)
 {
-    static const int shapes[2][3] = {{1, 2, 8}, {1, 6, 8}};
-    static const char *const names[2] = {"rows0-1", "rows2-7"};
     static const char *const layers[2][2] = {
         {"c4/3/1/1 r m2/1 f l16", "c6/3/2/1 r a2/1 f l16"},
         {"c4/2/1/1 r a2/2 f l16", "c8/3/2/1 r c8/3/1/1 r m2/2 l24 r l16"}};
-    crmt_model *model = crmt_test_build_image_model(10, 2, shapes, names, layers[variant], head,
-                                                      seed);
-    ck_assert_msg(model != NULL, "conv model: %s", crmt_last_error());
-    return model;
+    return crmt_test_digits_image_model(layers[variant], head, seed);
 }
 
 /* ---- closed forms ---------------------------------------------------------------------- */
@@ -355,9 +314,9 @@ static void tie_classes_0_and_1(crmt_model *model)
  * blocking), so a disagreement with crmt_model_predict is accepted only at a float tie. */
 START_TEST(test_prediction_is_the_float_forward)
 {
-    load_digits();
-    const size_t n = crmt_dataset_num_samples(test_set);
-    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+    crmt_test_digits_load(&digits);
+    const size_t n = crmt_dataset_num_samples(digits.test);
+    const float *inputs[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
     crmt_certificate *ct = malloc(sizeof *ct * n);
     int32_t *pred = malloc(sizeof *pred * n);
     float *logits = malloc(sizeof *logits * n * 10);
@@ -421,7 +380,7 @@ START_TEST(test_prediction_is_the_float_forward)
     free(ct);
     free(pred);
     free(logits);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -433,9 +392,9 @@ END_TEST
  * MLPs and freshly initialised conv encoders. Prints how much of each bound the errors used. */
 START_TEST(test_rounding_bounds_hold)
 {
-    load_digits();
-    const size_t n = crmt_dataset_num_samples(test_set);
-    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+    crmt_test_digits_load(&digits);
+    const size_t n = crmt_dataset_num_samples(digits.test);
+    const float *inputs[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
     crmt_certificate *ct = malloc(sizeof *ct * CRMTI_CERT_CHUNK);
     ck_assert_ptr_nonnull(ct);
     for (int variant = 0; variant < 4; variant++) {
@@ -486,7 +445,7 @@ START_TEST(test_rounding_bounds_hold)
         crmt_model_destroy(model);
     }
     free(ct);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -494,7 +453,7 @@ END_TEST
 
 START_TEST(test_soundness_against_attacks)
 {
-    load_digits();
+    crmt_test_digits_load(&digits);
     crmt_test_attack_tally t;
     memset(&t, 0, sizeof t);
     const uint64_t seeds[3] = {1, 2, 3};
@@ -502,11 +461,11 @@ START_TEST(test_soundness_against_attacks)
         for (int s = 0; s < 3; s++) {
             crmt_model *model = trained_digits_model((crmt_head_kind)head, seeds[s], 12);
             double acc = 0.0;
-            ck_assert_int_eq(crmt_model_accuracy(model, test_set, &acc), CRMT_OK);
+            ck_assert_int_eq(crmt_model_accuracy(model, digits.test, &acc), CRMT_OK);
             char name[64];
             snprintf(name, sizeof name, "%s seed %d (test acc %.3f)", head ? "CRMT" : "JT",
                      (int)seeds[s], acc);
-            crmt_test_soundness(model, test_set, name, 25, 0.5, &t);
+            crmt_test_soundness(model, digits.test, name, 25, 0.5, &t);
             crmt_model_destroy(model);
         }
     printf("soundness: %ld certified samples, %ld PGD runs (100 steps, margin loss, joint and "
@@ -514,7 +473,7 @@ START_TEST(test_soundness_against_attacks)
            "radius %ld of %ld samples flipped\n",
            t.samples, t.attacks, t.float_flips, t.flips_at_2r, t.tried_at_2r);
     ck_assert_int_eq(t.float_flips, 0);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -522,15 +481,15 @@ END_TEST
 
 START_TEST(test_missing_raw_and_accuracy)
 {
-    load_digits();
+    crmt_test_digits_load(&digits);
     crmt_model *model = trained_digits_model(CRMT_HEAD_CRMT, 4, 12);
-    const size_t n = crmt_dataset_num_samples(test_set);
-    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
-    const int32_t *labels = crmt_dataset_labels(test_set);
+    const size_t n = crmt_dataset_num_samples(digits.test);
+    const float *inputs[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
+    const int32_t *labels = crmt_dataset_labels(digits.test);
     const double scale[2] = {1.0 / 16.0, 1.0 / 16.0};
     crmt_certifier_options co;
     ck_assert_int_eq(crmt_certifier_options_init(&co, sizeof co), CRMT_OK);
-    co.fill_mean_data = train_set;
+    co.fill_mean_data = digits.train;
     co.input_scale = scale;
     crmt_certifier *cert = NULL;
     ck_assert_int_eq(crmt_certifier_create(&cert, model, &co), CRMT_OK);
@@ -540,8 +499,8 @@ START_TEST(test_missing_raw_and_accuracy)
     ck_assert_int_eq(crmt_certify_batch(cert, inputs, n, labels, a), CRMT_OK);
     ck_assert_int_eq(crmt_certify_batch(plain, inputs, n, NULL, b), CRMT_OK);
     float mean[2][48];
-    crmti_dataset_mean(train_set, 0, mean[0]);
-    crmti_dataset_mean(train_set, 1, mean[1]);
+    crmti_dataset_mean(digits.train, 0, mean[0]);
+    crmti_dataset_mean(digits.train, 1, mean[1]);
     int survive[2] = {0, 0}, survive_zero[2] = {0, 0}, certified = 0;
     float *fillbuf = malloc(sizeof(float) * 48);
     for (size_t i = 0; i < n; i++) {
@@ -591,7 +550,7 @@ START_TEST(test_missing_raw_and_accuracy)
     /* certified accuracy agrees with the per-sample certificates */
     const double radii[5] = {0.0, 0.05, 0.1, 0.2, 0.5};
     double joint[5], per_mod[10], mean_r = 0.0;
-    ck_assert_int_eq(crmt_certified_accuracy(cert, test_set, radii, 5, joint, per_mod, &mean_r),
+    ck_assert_int_eq(crmt_certified_accuracy(cert, digits.test, radii, 5, joint, per_mod, &mean_r),
                      CRMT_OK);
     double sum = 0.0;
     for (int r = 0; r < 5; r++) {
@@ -613,7 +572,7 @@ START_TEST(test_missing_raw_and_accuracy)
         sum += a[i].certified ? a[i].radius : 0.0;
     ck_assert(fabs(mean_r - sum / n) < 1e-12);
     double acc = 0.0;
-    ck_assert_int_eq(crmt_model_accuracy(model, test_set, &acc), CRMT_OK);
+    ck_assert_int_eq(crmt_model_accuracy(model, digits.test, &acc), CRMT_OK);
     ck_assert(joint[0] <= acc + 1e-12);
     printf("certified accuracy (CRMT seed 4, sound): clean %.3f, r>=0 %.3f, 0.05 %.3f, 0.1 %.3f, "
            "0.2 %.3f, 0.5 %.3f; per modality at 0.1: %.3f / %.3f; mean radius %.4f\n",
@@ -624,7 +583,7 @@ START_TEST(test_missing_raw_and_accuracy)
     crmt_certifier_options eo;
     crmt_certifier_options_init(&eo, sizeof eo);
     eo.lipschitz = CRMT_LIPSCHITZ_EMPIRICAL;
-    eo.lipschitz_data = train_set;
+    eo.lipschitz_data = digits.train;
     crmt_certifier *emp = NULL;
     ck_assert_int_eq(crmt_certifier_create(&emp, model, &eo), CRMT_OK);
     ck_assert_int_eq(crmt_certifier_lipschitz(emp), CRMT_LIPSCHITZ_EMPIRICAL);
@@ -641,7 +600,7 @@ START_TEST(test_missing_raw_and_accuracy)
     ck_assert_int_eq(crmt_certify_radius(emp, x0, CRMT_LABEL_PREDICTED, &e0), CRMT_OK);
     ck_assert_int_eq(e0.lipschitz, CRMT_LIPSCHITZ_EMPIRICAL);
     double ejoint[5], emean;
-    ck_assert_int_eq(crmt_certified_accuracy(emp, test_set, radii, 5, ejoint, NULL, &emean),
+    ck_assert_int_eq(crmt_certified_accuracy(emp, digits.test, radii, 5, ejoint, NULL, &emean),
                      CRMT_OK);
     printf("certified accuracy (CRMT seed 4, empirical estimate): r>=0.1 %.3f, 0.2 %.3f, 0.5 "
            "%.3f; mean radius %.4f\n",
@@ -654,7 +613,7 @@ START_TEST(test_missing_raw_and_accuracy)
     crmt_certifier_destroy(plain);
     crmt_certifier_destroy(cert);
     crmt_model_destroy(model);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -725,12 +684,12 @@ static void *thread_main(void *arg)
 
 START_TEST(test_concurrent_certification)
 {
-    load_digits();
+    crmt_test_digits_load(&digits);
     crmt_model *model = trained_digits_model(CRMT_HEAD_JT, 5, 4);
     crmt_certifier *cert = sound_certifier(model);
     const size_t n = 120;
-    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
-    const int32_t *labels = crmt_dataset_labels(test_set);
+    const float *inputs[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
+    const int32_t *labels = crmt_dataset_labels(digits.test);
     /* reference answers from this thread; single calls and one batch call may differ in the
      * last bits (BLAS blocking depends on the batch size), so each is compared with its own */
     crmt_certificate *expect = malloc(sizeof *expect * n), *expect_batch = malloc(sizeof *expect * n);
@@ -765,7 +724,7 @@ START_TEST(test_concurrent_certification)
     free(expect_batch);
     crmt_certifier_destroy(cert);
     crmt_model_destroy(model);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -780,7 +739,7 @@ END_TEST
 
 START_TEST(test_bad_inputs)
 {
-    load_digits();
+    crmt_test_digits_load(&digits);
     crmt_model *model = trained_digits_model(CRMT_HEAD_CRMT, 6, 2);
     crmt_certifier *cert = NULL;
     crmt_certifier_options co;
@@ -832,7 +791,7 @@ START_TEST(test_bad_inputs)
     crmt_certifier_destroy(cert);
     cert = sound_certifier(model);
 
-    const float *x[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+    const float *x[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
     crmt_certificate ct;
     cert_init(&ct);
     EXPECT_FAIL(crmt_certify_radius(NULL, x, 0, &ct), CRMT_ERR_INVALID_ARGUMENT);
@@ -863,10 +822,10 @@ START_TEST(test_bad_inputs)
     EXPECT_FAIL(crmt_certified_accuracy(cert, one, r0, 1, acc, NULL, NULL), CRMT_ERR_SHAPE);
     EXPECT_FAIL(crmt_certified_accuracy(cert, NULL, r0, 1, acc, NULL, NULL),
                 CRMT_ERR_INVALID_ARGUMENT);
-    EXPECT_FAIL(crmt_certified_accuracy(cert, test_set, NULL, 1, acc, NULL, NULL),
+    EXPECT_FAIL(crmt_certified_accuracy(cert, digits.test, NULL, 1, acc, NULL, NULL),
                 CRMT_ERR_INVALID_ARGUMENT);
     const double rneg[1] = {-1.0};
-    EXPECT_FAIL(crmt_certified_accuracy(cert, test_set, rneg, 1, acc, NULL, NULL),
+    EXPECT_FAIL(crmt_certified_accuracy(cert, digits.test, rneg, 1, acc, NULL, NULL),
                 CRMT_ERR_INVALID_ARGUMENT);
     crmt_dataset *wrongdim = NULL;
     ck_assert_int_eq(crmt_dataset_create(&wrongdim, 1, 2), CRMT_OK);
@@ -892,19 +851,19 @@ START_TEST(test_bad_inputs)
     /* stale: one optimizer step through crmt_train_step changes the model */
     crmt_optimizer *opt = NULL;
     ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
-    ck_assert_int_eq(crmt_train_step(model, opt, x, crmt_dataset_labels(test_set), 8, NULL, NULL),
-                     CRMT_OK);
+    ck_assert_int_eq(
+        crmt_train_step(model, opt, x, crmt_dataset_labels(digits.test), 8, NULL, NULL), CRMT_OK);
     EXPECT_FAIL(crmt_certify_radius(cert, x, CRMT_LABEL_PREDICTED, &ct), CRMT_ERR_STATE);
     ck_assert_ptr_nonnull(strstr(crmt_last_error(), "changed"));
     EXPECT_FAIL(crmt_certify_batch(cert, x, 1, NULL, &ct), CRMT_ERR_STATE);
-    EXPECT_FAIL(crmt_certified_accuracy(cert, test_set, r0, 1, acc, NULL, NULL), CRMT_ERR_STATE);
+    EXPECT_FAIL(crmt_certified_accuracy(cert, digits.test, r0, 1, acc, NULL, NULL), CRMT_ERR_STATE);
     crmt_evaluate_options eo;
     crmt_evaluate_options_init(&eo, sizeof eo);
     eo.certifier = cert;
     crmt_evaluation_report rep;
     memset(&rep, 0, sizeof rep);
     rep.struct_size = sizeof rep;
-    EXPECT_FAIL(crmt_evaluate(model, test_set, &eo, &rep), CRMT_ERR_STATE);
+    EXPECT_FAIL(crmt_evaluate(model, digits.test, &eo, &rep), CRMT_ERR_STATE);
     crmt_certifier_destroy(cert);
     cert = sound_certifier(model); /* a new one works */
     ck_assert_int_eq(crmt_certify_radius(cert, x, CRMT_LABEL_PREDICTED, &ct), CRMT_OK);
@@ -915,7 +874,7 @@ START_TEST(test_bad_inputs)
     crmt_dataset_destroy(wrongdim);
     crmt_dataset_destroy(biglabel);
     crmt_model_destroy(model);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -1029,7 +988,7 @@ START_TEST(test_numpy_reference)
         printf("reference check SKIPPED: no python3 with numpy (set CRMT_PYTHON)\n");
         return;
     }
-    load_digits();
+    crmt_test_digits_load(&digits);
     char dir[] = "/tmp/crmt_refXXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     enum { N_CASES = 7 };
@@ -1057,9 +1016,9 @@ START_TEST(test_numpy_reference)
     /* 2, 3: trained digits models, 150 test samples with their labels */
     for (int head = 0; head < 2; head++) {
         crmt_model *model = trained_digits_model((crmt_head_kind)head, 7, 8);
-        const float *x[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+        const float *x[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
         runner_up_cases += count_runner_up_differs(model, x, 150);
-        dump_case(f, models[1 + head], model, x, 150, crmt_dataset_labels(test_set));
+        dump_case(f, models[1 + head], model, x, 150, crmt_dataset_labels(digits.test));
         crmt_model_destroy(model);
     }
     /* 4: three modalities, runs of linear layers before and after ReLUs, random weights */
@@ -1094,10 +1053,11 @@ START_TEST(test_numpy_reference)
     for (int head = 0; head < 2; head++) {
         crmt_model *model = conv_digits_model((crmt_head_kind)head, head, 21 + (uint64_t)head);
         assert_explicit_conv_bounds(model);
-        train_digits(model, (crmt_head_kind)head, 21 + (uint64_t)head, 8);
-        const float *x[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+        crmt_test_digits_train(model, digits.train, CRMT_SCHEDULE_CONSTANT, 8,
+                               21 + (uint64_t)head);
+        const float *x[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
         runner_up_cases += count_runner_up_differs(model, x, 150);
-        dump_case(f, models[4 + head], model, x, 150, crmt_dataset_labels(test_set));
+        dump_case(f, models[4 + head], model, x, 150, crmt_dataset_labels(digits.test));
         crmt_model_destroy(model);
     }
     /* 7: random image encoders, three modalities, CRMT head with K = 4:
@@ -1167,7 +1127,7 @@ START_TEST(test_numpy_reference)
         unlink(models[c]);
     rmdir(dir);
     ck_assert_int_eq(rc, 0);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 

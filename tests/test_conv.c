@@ -22,7 +22,7 @@
 
 #include "crmt/crmt.h"
 #include "data/dataset.h"
-#include "digits.h"
+#include "digits_fixture.h"
 #include "gradcheck.h"
 #include "reference.h"
 #include "soundness.h"
@@ -728,25 +728,8 @@ END_TEST
 
 /* ---- digits ---------------------------------------------------------------------------- */
 
-static crmt_digits digits;
-static crmt_dataset *train_set, *test_set;
-
-static void load_digits(void)
-{
-    ck_assert_int_eq(crmt_digits_load(crmt_digits_default_path(), &digits), CRMT_OK);
-    ck_assert_int_eq(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
-                                               CRMT_DIGITS_DEFAULT_TEST_FRACTION,
-                                               CRMT_DIGITS_DEFAULT_SEED, &train_set, &test_set),
-                     CRMT_OK);
-}
-
-static void free_digits(void)
-{
-    crmt_dataset_destroy(train_set);
-    crmt_dataset_destroy(test_set);
-    crmt_digits_free(&digits);
-    train_set = test_set = NULL;
-}
+/* The digits split, loaded by the test that trains on it. */
+static crmt_test_digits digits;
 
 /* The digits' image rows 0-1 and 2-7 (the unbalanced view) as images 1x2x8 and 1x6x8.
  * variant 0: rows0-1: conv(4,k3,s1,p1) relu maxpool(2,1) flatten linear(16);
@@ -756,37 +739,10 @@ static void free_digits(void)
  *            relu linear(16) */
 static crmt_model *digits_conv_model(crmt_head_kind head, int variant, uint64_t seed)
 {
-    static const int shapes[2][3] = {{1, 2, 8}, {1, 6, 8}};
-    static const char *const names[2] = {"rows0-1", "rows2-7"};
     static const char *const layers[2][2] = {
         {"c4/3/1/1 r m2/1 f l16", "c8/3/1/1 r a2/2 f l16"},
         {"c6/3/1/1 r f l16", "c8/3/2/1 r c8/3/1/1 r m2/2 l24 r l16"}};
-    crmt_model *model = crmt_test_build_image_model(10, 2, shapes, names, layers[variant], head,
-                                                      seed);
-    ck_assert_msg(model != NULL, "conv model: %s", crmt_last_error());
-    return model;
-}
-
-static crmt_model *trained_conv_model(crmt_head_kind head, int variant, uint64_t seed,
-                                      int epochs)
-{
-    crmt_model *model = digits_conv_model(head, variant, seed);
-    crmt_optimizer *opt = NULL;
-    ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
-    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_LR, head == CRMT_HEAD_CRMT ? 0.01 : 0.05),
-                     CRMT_OK);
-    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9), CRMT_OK);
-    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_SCHEDULE, CRMT_SCHEDULE_COSINE), CRMT_OK);
-    ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_TOTAL_EPOCHS, epochs), CRMT_OK);
-    crmt_train_options o;
-    ck_assert_int_eq(crmt_train_options_init(&o, sizeof o), CRMT_OK);
-    o.method = head == CRMT_HEAD_CRMT ? CRMT_METHOD_CRMT : CRMT_METHOD_JT;
-    o.epochs = epochs;
-    o.batch_size = 32;
-    o.seed = seed;
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_OK);
-    crmt_optimizer_destroy(opt);
-    return model;
+    return crmt_test_digits_image_model(layers[variant], head, seed);
 }
 
 /* Sound constants >= empirical ones (largest input-gradient norms over the data), and each
@@ -816,7 +772,7 @@ static void check_model_bounds(const crmt_model *model, const float *const *x, s
 
 START_TEST(test_digits_train_bounds_and_soundness)
 {
-    load_digits();
+    crmt_test_digits_load(&digits);
     crmt_test_attack_tally t;
     memset(&t, 0, sizeof t);
     /* the MLPs of test_certify reach about 0.94 (JT) and 0.92 (CRMT) on this split; these
@@ -827,19 +783,21 @@ START_TEST(test_digits_train_bounds_and_soundness)
         uint64_t seed;
     } runs[4] = {{CRMT_HEAD_JT, 0, 1}, {CRMT_HEAD_CRMT, 0, 2}, {CRMT_HEAD_JT, 1, 3},
                  {CRMT_HEAD_CRMT, 1, 4}};
-    const float *train_x[2] = {crmt_dataset_data(train_set, 0), crmt_dataset_data(train_set, 1)};
+    const float *train_x[2] = {crmt_dataset_data(digits.train, 0),
+                               crmt_dataset_data(digits.train, 1)};
     memset(ratio_max, 0, sizeof ratio_max);
     for (int r = 0; r < 4; r++) {
-        crmt_model *model = trained_conv_model(runs[r].head, runs[r].variant, runs[r].seed, 20);
+        crmt_model *model = digits_conv_model(runs[r].head, runs[r].variant, runs[r].seed);
+        crmt_test_digits_train(model, digits.train, CRMT_SCHEDULE_COSINE, 20, runs[r].seed);
         double acc = 0.0;
-        ck_assert_int_eq(crmt_model_accuracy(model, test_set, &acc), CRMT_OK);
+        ck_assert_int_eq(crmt_model_accuracy(model, digits.test, &acc), CRMT_OK);
         char name[96];
         snprintf(name, sizeof name, "%s conv variant %d seed %d (test acc %.3f)",
                  runs[r].head == CRMT_HEAD_CRMT ? "CRMT" : "JT", runs[r].variant,
                  (int)runs[r].seed, acc);
         ck_assert_msg(acc >= 0.88, "%s: accuracy too low", name);
-        check_model_bounds(model, train_x, crmt_dataset_num_samples(train_set), name);
-        crmt_test_soundness(model, test_set, name, 25, 1.0 / 3.0, &t);
+        check_model_bounds(model, train_x, crmt_dataset_num_samples(digits.train), name);
+        crmt_test_soundness(model, digits.test, name, 25, 1.0 / 3.0, &t);
         crmt_model_destroy(model);
     }
     printf("conv soundness: %ld certified samples, %ld PGD runs (100 steps, margin loss, joint "
@@ -850,7 +808,7 @@ START_TEST(test_digits_train_bounds_and_soundness)
            ratio_max[2]);
     ck_assert_int_eq(t.float_flips, 0);
     ck_assert_int_ge(t.samples, 90);
-    free_digits();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 

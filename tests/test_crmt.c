@@ -9,60 +9,35 @@
 #include <string.h>
 
 #include "crmt/crmt.h"
-#include "digits.h"
+#include "digits_fixture.h"
 #include "model/model.h"
 #include "robust/lipschitz.h"
 #include "tensor/rng.h"
 #include "train/trainer.h"
 
-static crmt_digits digits;
-static crmt_dataset *train_set, *val_set, *fit_set, *test_set;
+/* The digits split: train (75%) -> fit (80% of it) + validation (20% of it); test (25%) only
+ * for reporting. */
+static crmt_test_digits digits;
+static crmt_dataset *val_set, *fit_set;
 
-/* train (75%) -> fit (80% of it) + validation (20% of it); test (25%) only for reporting. */
 static void load_data(void)
 {
-    ck_assert_int_eq(crmt_digits_load(crmt_digits_default_path(), &digits), CRMT_OK);
-    ck_assert_int_eq(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
-                                               CRMT_DIGITS_DEFAULT_TEST_FRACTION,
-                                               CRMT_DIGITS_DEFAULT_SEED, &train_set, &test_set),
-                     CRMT_OK);
-    size_t n = crmt_dataset_num_samples(train_set), n_val = n / 5;
+    crmt_test_digits_load(&digits);
+    size_t n = crmt_dataset_num_samples(digits.train), n_val = n / 5;
     size_t *idx = malloc(sizeof(size_t) * n);
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
-    ck_assert_int_eq(crmt_dataset_subset(&val_set, train_set, idx, n_val), CRMT_OK);
-    ck_assert_int_eq(crmt_dataset_subset(&fit_set, train_set, idx + n_val, n - n_val), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_subset(&val_set, digits.train, idx, n_val), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_subset(&fit_set, digits.train, idx + n_val, n - n_val),
+                     CRMT_OK);
     free(idx);
 }
 
 static void free_data(void)
 {
-    crmt_dataset_destroy(train_set);
     crmt_dataset_destroy(val_set);
     crmt_dataset_destroy(fit_set);
-    crmt_dataset_destroy(test_set);
-    crmt_digits_free(&digits);
-}
-
-static crmt_model *make_model(crmt_head_kind head, crmt_head_norm norm, uint64_t seed)
-{
-    crmt_spec *spec;
-    int top, bottom;
-    ck_assert_int_eq(crmt_spec_create(&spec, 10), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "rows0-1", 16, &top), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "rows2-7", 48, &bottom), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, top, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_relu(spec, top), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, top, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, bottom, 64), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_relu(spec, bottom), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, bottom, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD_NORM, norm), CRMT_OK);
-    crmt_model *model = NULL;
-    ck_assert_int_eq(crmt_model_create(&model, spec, seed), CRMT_OK);
-    crmt_spec_destroy(spec);
-    return model;
+    crmt_test_digits_free(&digits);
 }
 
 static crmt_train_result train(crmt_model *model, crmt_train_method method, int epochs,
@@ -156,14 +131,14 @@ END_TEST
 START_TEST(test_step2_raises_radius_within_guard)
 {
     load_data();
-    crmt_model *model = make_model(CRMT_HEAD_CRMT, CRMT_NORM_AUTO, 5);
+    crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_CRMT, CRMT_NORM_AUTO, 5);
     double val_before = 0.0, val_after = 0.0;
     crmt_train_result r1 = train(model, CRMT_METHOD_CRMT, 25, 0);
     (void)r1;
     ck_assert_int_eq(crmt_model_accuracy(model, val_set, &val_before), CRMT_OK);
     /* continue from the step-1 model: a second call with step 2 only is not available, so
      * train a twin with the same seed and both steps */
-    crmt_model *twin = make_model(CRMT_HEAD_CRMT, CRMT_NORM_AUTO, 5);
+    crmt_model *twin = crmt_test_digits_mlp(CRMT_HEAD_CRMT, CRMT_NORM_AUTO, 5);
     crmt_train_result r = train(twin, CRMT_METHOD_CRMT, 25, 10);
     ck_assert_int_eq(crmt_model_accuracy(twin, val_set, &val_after), CRMT_OK);
     printf("step 2: mean certified radius (sound, training set) %.5f -> %.5f over %d kept "
@@ -196,7 +171,7 @@ START_TEST(test_sound_bounds_dominate_estimates)
     const crmt_head_kind heads[2] = {CRMT_HEAD_JT, CRMT_HEAD_CRMT};
     const crmt_train_method methods[2] = {CRMT_METHOD_JT, CRMT_METHOD_CRMT};
     for (int v = 0; v < 2; v++) {
-        crmt_model *model = make_model(heads[v], CRMT_NORM_AUTO, 9);
+        crmt_model *model = crmt_test_digits_mlp(heads[v], CRMT_NORM_AUTO, 9);
         train(model, methods[v], 10, 0);
         crmti_lipschitz sound, emp;
         memset(&sound, 0, sizeof sound);
@@ -241,11 +216,11 @@ static void report_row(const variant *v, crmt_model *model)
     memset(&sound, 0, sizeof sound);
     sound.struct_size = sizeof sound;
     est = sound;
-    ck_assert_int_eq(crmt_evaluate(model, test_set, &eo, &sound), CRMT_OK);
+    ck_assert_int_eq(crmt_evaluate(model, digits.test, &eo, &sound), CRMT_OK);
     eo.lipschitz = CRMT_LIPSCHITZ_EMPIRICAL;
     eo.lipschitz_data = fit_set;
     eo.missing = 0;
-    ck_assert_int_eq(crmt_evaluate(model, test_set, &eo, &est), CRMT_OK);
+    ck_assert_int_eq(crmt_evaluate(model, digits.test, &eo, &est), CRMT_OK);
     printf("%-22s %6.4f %9.4f %9.4f %11.5f %11.5f %8.4f\n", v->name, sound.clean_accuracy,
            sound.missing_accuracy[0], sound.missing_accuracy[1], sound.mean_certified_radius,
            est.mean_certified_radius, sound.certified_accuracy[0]);
@@ -271,7 +246,7 @@ START_TEST(test_digits_comparison)
     printf("%-22s %6s %9s %9s %11s %11s %8s\n", "method", "clean", "miss m0", "miss m1",
            "radius(snd)", "radius(est)", "cert@.05");
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
-        crmt_model *model = make_model(variants[i].head, CRMT_NORM_AUTO, 1);
+        crmt_model *model = crmt_test_digits_mlp(variants[i].head, CRMT_NORM_AUTO, 1);
         train(model, variants[i].method, 30, variants[i].step2);
         report_row(&variants[i], model);
         crmt_model_destroy(model);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "crmt/crmt.h"
-#include "digits.h"
+#include "digits_fixture.h"
 #include "model/model.h"
 
 /* crmti_backward, wrapped at link time (tests/CMakeLists.txt): when poison_next_gradient is
@@ -29,45 +29,8 @@ void __wrap_crmti_backward(const crmt_model *model, crmti_ws *ws, const float *c
     }
 }
 
-static crmt_digits digits;
-static crmt_dataset *train_set, *test_set;
-
-static void load_data(void)
-{
-    ck_assert_int_eq(crmt_digits_load(crmt_digits_default_path(), &digits), CRMT_OK);
-    ck_assert_int_eq(crmt_digits_make_datasets(&digits, CRMT_DIGITS_VIEW_UNBALANCED,
-                                               CRMT_DIGITS_DEFAULT_TEST_FRACTION,
-                                               CRMT_DIGITS_DEFAULT_SEED, &train_set, &test_set),
-                     CRMT_OK);
-}
-
-static void free_data(void)
-{
-    crmt_dataset_destroy(train_set);
-    crmt_dataset_destroy(test_set);
-    crmt_digits_free(&digits);
-}
-
-/* Two-encoder MLP: 16 -> 32 -> ReLU -> 32 and 48 -> 64 -> ReLU -> 32. */
-static crmt_model *make_model(crmt_head_kind head, uint64_t seed)
-{
-    crmt_spec *spec;
-    int top, bottom;
-    ck_assert_int_eq(crmt_spec_create(&spec, 10), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "rows0-1", 16, &top), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "rows2-7", 48, &bottom), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, top, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_relu(spec, top), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, top, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, bottom, 64), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_relu(spec, bottom), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, bottom, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), CRMT_OK);
-    crmt_model *model = NULL;
-    ck_assert_int_eq(crmt_model_create(&model, spec, seed), CRMT_OK);
-    crmt_spec_destroy(spec);
-    return model;
-}
+/* The digits split, loaded by each test. */
+static crmt_test_digits digits;
 
 static crmt_optimizer *make_sgd(crmt_model *model)
 {
@@ -90,17 +53,17 @@ static void jt_options(crmt_train_options *o, int epochs)
 
 START_TEST(test_jt_reaches_accuracy)
 {
-    load_data();
-    crmt_model *model = make_model(CRMT_HEAD_JT, 1);
+    crmt_test_digits_load(&digits);
+    crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_JT, CRMT_NORM_AUTO, 1);
     crmt_optimizer *opt = make_sgd(model);
     crmt_train_options o;
     jt_options(&o, 30);
     crmt_train_result r;
     memset(&r, 0, sizeof r);
     r.struct_size = sizeof r;
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, &r), CRMT_OK);
+    ck_assert_int_eq(crmt_train(model, opt, digits.train, &o, &r), CRMT_OK);
     double acc = 0.0;
-    ck_assert_int_eq(crmt_model_accuracy(model, test_set, &acc), CRMT_OK);
+    ck_assert_int_eq(crmt_model_accuracy(model, digits.test, &acc), CRMT_OK);
     printf("digits JT (rows 0-1 / rows 2-7): train loss %.4f, train acc %.4f, test acc %.4f, "
            "%.2f s\n",
            r.final_loss, r.final_accuracy, acc, r.seconds);
@@ -109,22 +72,22 @@ START_TEST(test_jt_reaches_accuracy)
     ck_assert_msg(acc >= 0.93, "test accuracy %.4f < 0.93", acc);
     crmt_optimizer_destroy(opt);
     crmt_model_destroy(model);
-    free_data();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
 START_TEST(test_same_seed_same_model)
 {
-    load_data();
+    crmt_test_digits_load(&digits);
     size_t size_a = 0, size_b = 0;
     unsigned char *bytes[2] = {NULL, NULL};
     for (int run = 0; run < 2; run++) {
-        crmt_model *model = make_model(CRMT_HEAD_CRMT, 3);
+        crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_CRMT, CRMT_NORM_AUTO, 3);
         crmt_optimizer *opt = make_sgd(model);
         crmt_train_options o;
         jt_options(&o, 2);
         o.method = CRMT_METHOD_CRMT;
-        ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_OK);
+        ck_assert_int_eq(crmt_train(model, opt, digits.train, &o, NULL), CRMT_OK);
         size_t *size = run ? &size_b : &size_a;
         ck_assert_int_eq(crmt_model_save_buffer(model, NULL, 0, size), CRMT_OK);
         bytes[run] = malloc(*size);
@@ -136,7 +99,7 @@ START_TEST(test_same_seed_same_model)
     ck_assert_int_eq(memcmp(bytes[0], bytes[1], size_a), 0);
     free(bytes[0]);
     free(bytes[1]);
-    free_data();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -151,8 +114,8 @@ static int stop_after_two(const crmt_epoch_stats *s, void *user)
 
 START_TEST(test_progress_can_stop)
 {
-    load_data();
-    crmt_model *model = make_model(CRMT_HEAD_JT, 1);
+    crmt_test_digits_load(&digits);
+    crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_JT, CRMT_NORM_AUTO, 1);
     crmt_optimizer *opt = make_sgd(model);
     crmt_train_options o;
     jt_options(&o, 10);
@@ -162,23 +125,24 @@ START_TEST(test_progress_can_stop)
     crmt_train_result r;
     memset(&r, 0, sizeof r);
     r.struct_size = sizeof r;
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, &r), CRMT_OK);
+    ck_assert_int_eq(crmt_train(model, opt, digits.train, &o, &r), CRMT_OK);
     ck_assert_int_eq(calls, 2);
     ck_assert_int_eq(r.epochs_run, 2);
     ck_assert_int_eq(r.stopped, 1);
     crmt_optimizer_destroy(opt);
     crmt_model_destroy(model);
-    free_data();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
 START_TEST(test_single_step_lowers_loss)
 {
-    load_data();
-    crmt_model *model = make_model(CRMT_HEAD_CRMT, 2);
+    crmt_test_digits_load(&digits);
+    crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_CRMT, CRMT_NORM_AUTO, 2);
     crmt_optimizer *opt = make_sgd(model);
-    const float *inputs[2] = {crmt_dataset_data(train_set, 0), crmt_dataset_data(train_set, 1)};
-    const int32_t *labels = crmt_dataset_labels(train_set);
+    const float *inputs[2] = {crmt_dataset_data(digits.train, 0),
+                              crmt_dataset_data(digits.train, 1)};
+    const int32_t *labels = crmt_dataset_labels(digits.train);
     crmt_train_options o;
     jt_options(&o, 1);
     o.method = CRMT_METHOD_CRMT;
@@ -198,31 +162,31 @@ START_TEST(test_single_step_lowers_loss)
     ck_assert_str_ne(crmt_model_errmsg(model), "");
     crmt_optimizer_destroy(opt);
     crmt_model_destroy(model);
-    free_data();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
 START_TEST(test_divergence_keeps_finite_parameters)
 {
-    load_data();
-    crmt_model *model = make_model(CRMT_HEAD_JT, 1);
+    crmt_test_digits_load(&digits);
+    crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_JT, CRMT_NORM_AUTO, 1);
     crmt_optimizer *opt = NULL;
     ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
     ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_LR, 1e4), CRMT_OK);
     crmt_train_options o;
     jt_options(&o, 50);
-    crmt_status s = crmt_train(model, opt, train_set, &o, NULL);
+    crmt_status s = crmt_train(model, opt, digits.train, &o, NULL);
     ck_assert_int_eq(s, CRMT_ERR_DIVERGED);
     ck_assert_str_ne(crmt_model_errmsg(model), "");
     /* the model still answers with finite logits */
-    const float *inputs[2] = {crmt_dataset_data(test_set, 0), crmt_dataset_data(test_set, 1)};
+    const float *inputs[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
     float logits[10 * 4];
     ck_assert_int_eq(crmt_model_predict(model, inputs, 4, NULL, logits), CRMT_OK);
     for (int i = 0; i < 40; i++)
         ck_assert(isfinite(logits[i]));
     crmt_optimizer_destroy(opt);
     crmt_model_destroy(model);
-    free_data();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
@@ -250,14 +214,14 @@ static void assert_same_model(const crmt_model *model, const unsigned char *byte
  * loss was finite and nothing touched them). */
 START_TEST(test_divergence_by_cause)
 {
-    load_data();
-    crmt_model *model = make_model(CRMT_HEAD_JT, 1);
+    crmt_test_digits_load(&digits);
+    crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_JT, CRMT_NORM_AUTO, 1);
     crmt_optimizer *opt = NULL;
     ck_assert_int_eq(crmt_optimizer_create(&opt, model, CRMT_OPTIMIZER_SGD), CRMT_OK);
     ck_assert_int_eq(crmt_optimizer_set(opt, CRMT_OPT_MOMENTUM, 0.9), CRMT_OK);
     const size_t n = 32;
-    const float *in[2] = {crmt_dataset_data(train_set, 0), crmt_dataset_data(train_set, 1)};
-    const int32_t *labels = crmt_dataset_labels(train_set);
+    const float *in[2] = {crmt_dataset_data(digits.train, 0), crmt_dataset_data(digits.train, 1)};
+    const int32_t *labels = crmt_dataset_labels(digits.train);
     float *huge0 = malloc(sizeof(float) * n * 16), *huge1 = malloc(sizeof(float) * n * 48);
     for (size_t i = 0; i < n * 16; i++)
         huge0[i] = 3e38f;
@@ -293,45 +257,45 @@ START_TEST(test_divergence_by_cause)
     free(huge1);
     crmt_optimizer_destroy(opt);
     crmt_model_destroy(model);
-    free_data();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
 START_TEST(test_bad_training_arguments)
 {
-    load_data();
-    crmt_model *model = make_model(CRMT_HEAD_JT, 1);
-    crmt_model *other = make_model(CRMT_HEAD_JT, 2);
+    crmt_test_digits_load(&digits);
+    crmt_model *model = crmt_test_digits_mlp(CRMT_HEAD_JT, CRMT_NORM_AUTO, 1);
+    crmt_model *other = crmt_test_digits_mlp(CRMT_HEAD_JT, CRMT_NORM_AUTO, 2);
     crmt_optimizer *opt = make_sgd(model), *other_opt = make_sgd(other);
     crmt_train_options o;
     jt_options(&o, 1);
-    ck_assert_int_eq(crmt_train(NULL, opt, train_set, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(crmt_train(model, NULL, train_set, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(crmt_train(NULL, opt, digits.train, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(crmt_train(model, NULL, digits.train, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(crmt_train(model, opt, NULL, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
-    ck_assert_int_eq(crmt_train(model, other_opt, train_set, &o, NULL), CRMT_ERR_STATE);
+    ck_assert_int_eq(crmt_train(model, other_opt, digits.train, &o, NULL), CRMT_ERR_STATE);
     o.epochs = 0;
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(crmt_train(model, opt, digits.train, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
     jt_options(&o, 1);
     o.rho = NAN;
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(crmt_train(model, opt, digits.train, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
     jt_options(&o, 1);
     o.method = CRMT_METHOD_CRMT; /* JT head */
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(crmt_train(model, opt, digits.train, &o, NULL), CRMT_ERR_UNSUPPORTED);
     jt_options(&o, 1);
     o.struct_size = 3;
-    ck_assert_int_eq(crmt_train(model, opt, train_set, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(crmt_train(model, opt, digits.train, &o, NULL), CRMT_ERR_INVALID_ARGUMENT);
     ck_assert_str_ne(crmt_last_error(), "");
     /* a dataset with the modalities swapped does not match the model */
     crmt_dataset *swapped = NULL;
-    size_t n = crmt_dataset_num_samples(train_set);
+    size_t n = crmt_dataset_num_samples(digits.train);
     ck_assert_int_eq(crmt_dataset_create(&swapped, n, 2), CRMT_OK);
-    ck_assert_int_eq(crmt_dataset_set_modality(swapped, 0, crmt_dataset_data(train_set, 1), 48,
+    ck_assert_int_eq(crmt_dataset_set_modality(swapped, 0, crmt_dataset_data(digits.train, 1), 48,
                                                CRMT_BORROW),
                      CRMT_OK);
-    ck_assert_int_eq(crmt_dataset_set_modality(swapped, 1, crmt_dataset_data(train_set, 0), 16,
+    ck_assert_int_eq(crmt_dataset_set_modality(swapped, 1, crmt_dataset_data(digits.train, 0), 16,
                                                CRMT_BORROW),
                      CRMT_OK);
-    ck_assert_int_eq(crmt_dataset_set_labels(swapped, crmt_dataset_labels(train_set)), CRMT_OK);
+    ck_assert_int_eq(crmt_dataset_set_labels(swapped, crmt_dataset_labels(digits.train)), CRMT_OK);
     jt_options(&o, 1);
     ck_assert_int_eq(crmt_train(model, opt, swapped, &o, NULL), CRMT_ERR_SHAPE);
     crmt_dataset_destroy(swapped);
@@ -339,7 +303,7 @@ START_TEST(test_bad_training_arguments)
     crmt_optimizer_destroy(other_opt);
     crmt_model_destroy(model);
     crmt_model_destroy(other);
-    free_data();
+    crmt_test_digits_free(&digits);
 }
 END_TEST
 
