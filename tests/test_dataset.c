@@ -382,6 +382,24 @@ static void documented_permutation(uint64_t seed, size_t *perm, size_t n)
     crmti_rng_shuffle(&rng, perm, n);
 }
 
+/* crmt_dataset_split(ds, fraction, seed) gives n_test samples to the test side, and both
+ * sides are the documented permutation's (checked against the RNG directly). */
+static void expect_documented_split(const crmt_dataset *ds, double fraction, uint64_t seed,
+                                    size_t n_test)
+{
+    size_t n = crmt_dataset_num_samples(ds);
+    size_t *perm = malloc(n * sizeof *perm);
+    ck_assert_ptr_nonnull(perm);
+    documented_permutation(seed, perm, n);
+    crmt_dataset *train = NULL, *test = NULL;
+    ck_assert_int_eq(crmt_dataset_split(ds, fraction, seed, &train, &test), CRMT_OK);
+    expect_samples(test, ds, perm, n_test);
+    expect_samples(train, ds, perm + n_test, n - n_test);
+    crmt_dataset_destroy(train);
+    crmt_dataset_destroy(test);
+    free(perm);
+}
+
 START_TEST(test_split)
 {
     float x0[SPLIT_N * 3];
@@ -455,19 +473,10 @@ START_TEST(test_split_seeds)
     for (int p = 0; p < 6; p++)
         crmt_dataset_destroy(parts[p]);
 
-    /* The smallest and largest fractions that leave a sample on each side. */
-    size_t perm[SPLIT_N];
-    documented_permutation(3, perm, SPLIT_N);
-    ck_assert_int_eq(crmt_dataset_split(ds, 0.5 / SPLIT_N, 3, &a, &ta), CRMT_OK);
-    expect_samples(ta, ds, perm, 1);
-    expect_samples(a, ds, perm + 1, SPLIT_N - 1);
-    crmt_dataset_destroy(a);
-    crmt_dataset_destroy(ta);
-    ck_assert_int_eq(crmt_dataset_split(ds, 1.0 - 0.6 / SPLIT_N, 3, &a, &ta), CRMT_OK);
-    expect_samples(ta, ds, perm, SPLIT_N - 1);
-    expect_samples(a, ds, perm + SPLIT_N - 1, 1);
-    crmt_dataset_destroy(a);
-    crmt_dataset_destroy(ta);
+    /* Fractions that leave a single sample on one side (round(0.6) = 1, round(22.4) = 22). */
+    expect_documented_split(ds, 0.5, 7, 12);
+    expect_documented_split(ds, 0.6 / SPLIT_N, 3, 1);
+    expect_documented_split(ds, 1.0 - 0.6 / SPLIT_N, 3, SPLIT_N - 1);
     crmt_dataset_destroy(ds);
 }
 END_TEST
