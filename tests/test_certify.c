@@ -261,8 +261,10 @@ START_TEST(test_linear_closed_form)
 }
 END_TEST
 
-/* The runner-up of the logits is not always the class of the minimum radius. */
-START_TEST(test_closest_is_not_runner_up)
+/* K = 3, one modality of 2 inputs and no layers, JT head with rows w0 = (1, 0),
+ * w1 = (0.9, 0), w2 = (0, -3) and no bias: near x = (1, 0.5) the runner-up of the logits is
+ * class 1, but class 2 is closer. */
+static crmt_model *closest_not_runner_up_model(void)
 {
     const int in_dims[1] = {2};
     const char *layers[1] = {""};
@@ -270,6 +272,13 @@ START_TEST(test_closest_is_not_runner_up)
     const float w[6] = {1.0f, 0.0f, 0.9f, 0.0f, 0.0f, -3.0f};
     memcpy(model->params + model->head_w_offset[0], w, sizeof w);
     memset(model->params + model->head_b_offset, 0, 3 * sizeof(float));
+    return model;
+}
+
+/* The runner-up of the logits is not always the class of the minimum radius. */
+START_TEST(test_closest_is_not_runner_up)
+{
+    crmt_model *model = closest_not_runner_up_model();
     crmt_certifier *cert = sound_certifier(model);
     const float x0[2] = {1.0f, 0.5f};
     const float *x[1] = {x0};
@@ -936,6 +945,35 @@ static int count_runner_up_differs(const crmt_model *model, const float *const *
     return count;
 }
 
+/* dump_case on the first n digits test samples with their labels; returns
+ * count_runner_up_differs on them. */
+static int dump_digits_case(FILE *f, const char *model_path, const crmt_model *model, size_t n)
+{
+    const float *x[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
+    const int differs = count_runner_up_differs(model, x, n);
+    dump_case(f, model_path, model, x, n, crmt_dataset_labels(digits.test));
+    return differs;
+}
+
+/* dump_case on n unlabelled samples whose inputs are drawn from N(0, 1) (modality by
+ * modality, sample by sample); returns count_runner_up_differs on them. */
+static int dump_random_case(FILE *f, const char *model_path, const crmt_model *model, size_t n,
+                            crmti_rng *rng)
+{
+    float *xs[CRMT_MAX_MODALITIES];
+    for (int m = 0; m < model->n_mod; m++) {
+        const size_t count = n * (size_t)model->enc[m].in_size;
+        xs[m] = malloc(sizeof(float) * count);
+        for (size_t i = 0; i < count; i++)
+            xs[m][i] = (float)crmti_rng_normal(rng);
+    }
+    const int differs = count_runner_up_differs(model, (const float *const *)xs, n);
+    dump_case(f, model_path, model, (const float *const *)xs, n, NULL);
+    for (int m = 0; m < model->n_mod; m++)
+        free(xs[m]);
+    return differs;
+}
+
 /* Every conv2d and average pooling operator of model is small enough for the library's
  * explicit (Gram iteration) bound, within ~3e-5 of the exact norm the reference computes:
  * the Fourier and norm-1/inf bounds could be much looser than the 1e-4 the check allows. */
@@ -1001,12 +1039,7 @@ START_TEST(test_numpy_reference)
     int runner_up_cases = 0;
     /* 1: the hand-made model whose closest class is not the runner-up */
     {
-        const int in_dims[1] = {2};
-        const char *layers[1] = {""};
-        crmt_model *model = build(3, 1, in_dims, layers, NULL, CRMT_HEAD_JT, 1);
-        const float w[6] = {1.0f, 0.0f, 0.9f, 0.0f, 0.0f, -3.0f};
-        memcpy(model->params + model->head_w_offset[0], w, sizeof w);
-        memset(model->params + model->head_b_offset, 0, 3 * sizeof(float));
+        crmt_model *model = closest_not_runner_up_model();
         const float x0[4] = {1.0f, 0.5f, -0.2f, 0.7f};
         const float *x[1] = {x0};
         runner_up_cases += count_runner_up_differs(model, x, 2);
@@ -1016,9 +1049,7 @@ START_TEST(test_numpy_reference)
     /* 2, 3: trained digits models, 150 test samples with their labels */
     for (int head = 0; head < 2; head++) {
         crmt_model *model = trained_digits_model((crmt_head_kind)head, 7, 8);
-        const float *x[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
-        runner_up_cases += count_runner_up_differs(model, x, 150);
-        dump_case(f, models[1 + head], model, x, 150, crmt_dataset_labels(digits.test));
+        runner_up_cases += dump_digits_case(f, models[1 + head], model, 150);
         crmt_model_destroy(model);
     }
     /* 4: three modalities, runs of linear layers before and after ReLUs, random weights */
@@ -1035,16 +1066,7 @@ START_TEST(test_numpy_reference)
         float *b = model->params + model->head_b_offset;
         for (int k = 0; k < 5; k++)
             b[k] = (float)(0.2 * crmti_rng_normal(&rng));
-        float *xs[3];
-        for (int m = 0; m < 3; m++) {
-            xs[m] = malloc(sizeof(float) * 60 * in_dims[m]);
-            for (int i = 0; i < 60 * in_dims[m]; i++)
-                xs[m][i] = (float)crmti_rng_normal(&rng);
-        }
-        runner_up_cases += count_runner_up_differs(model, (const float *const *)xs, 60);
-        dump_case(f, models[3], model, (const float *const *)xs, 60, NULL);
-        for (int m = 0; m < 3; m++)
-            free(xs[m]);
+        runner_up_cases += dump_random_case(f, models[3], model, 60, &rng);
         crmt_model_destroy(model);
     }
     /* 5, 6: trained image encoders (format version 2; conv2d with stride 1 and 2 and padding,
@@ -1055,9 +1077,7 @@ START_TEST(test_numpy_reference)
         assert_explicit_conv_bounds(model);
         crmt_test_digits_train(model, digits.train, CRMT_SCHEDULE_CONSTANT, 8,
                                21 + (uint64_t)head);
-        const float *x[2] = {crmt_dataset_data(digits.test, 0), crmt_dataset_data(digits.test, 1)};
-        runner_up_cases += count_runner_up_differs(model, x, 150);
-        dump_case(f, models[4 + head], model, x, 150, crmt_dataset_labels(digits.test));
+        runner_up_cases += dump_digits_case(f, models[4 + head], model, 150);
         crmt_model_destroy(model);
     }
     /* 7: random image encoders, three modalities, CRMT head with K = 4:
@@ -1098,17 +1118,7 @@ START_TEST(test_numpy_reference)
         float *a = model->params + model->head_a_offset;
         for (int i = 0; i < 12; i++)
             a[i] = (float)(0.1 + crmti_rng_uniform(&rng));
-        float *xs[3];
-        for (int m = 0; m < 3; m++) {
-            const size_t n_in = (size_t)model->enc[m].in_size;
-            xs[m] = malloc(sizeof(float) * 60 * n_in);
-            for (size_t i = 0; i < 60 * n_in; i++)
-                xs[m][i] = (float)crmti_rng_normal(&rng);
-        }
-        runner_up_cases += count_runner_up_differs(model, (const float *const *)xs, 60);
-        dump_case(f, models[6], model, (const float *const *)xs, 60, NULL);
-        for (int m = 0; m < 3; m++)
-            free(xs[m]);
+        runner_up_cases += dump_random_case(f, models[6], model, 60, &rng);
         crmt_model_destroy(model);
     }
     fclose(f);
