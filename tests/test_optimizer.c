@@ -69,6 +69,16 @@ static void assert_failed_with_message(const char *handle_msg)
         ck_assert_str_eq(handle_msg, crmt_last_error());
 }
 
+/* call fails with CRMT_ERR_INVALID_ARGUMENT and leaves its message (the thread's message is
+ * cleared first, so an older one does not count). A macro: the clearing must come before
+ * the call is evaluated. */
+#define ASSERT_INVALID_ARGUMENT(call, handle_msg)                                              \
+    do {                                                                                       \
+        crmt_clear_error();                                                                    \
+        ck_assert_int_eq((call), CRMT_ERR_INVALID_ARGUMENT);                                   \
+        assert_failed_with_message(handle_msg);                                                \
+    } while (0)
+
 /* ---------------------------------------------------------------- create / defaults */
 
 START_TEST(test_defaults)
@@ -113,26 +123,18 @@ START_TEST(test_create_invalid)
     int dummy;
     crmt_optimizer *opt = (crmt_optimizer *)(void *)&dummy;
 
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_create(NULL, m, CRMT_OPTIMIZER_SGD),
-                     CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(m->errmsg);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_create(NULL, m, CRMT_OPTIMIZER_SGD), m->errmsg);
 
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_create(&opt, NULL, CRMT_OPTIMIZER_SGD),
-                     CRMT_ERR_INVALID_ARGUMENT);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_create(&opt, NULL, CRMT_OPTIMIZER_SGD), NULL);
     ck_assert_ptr_null(opt);
-    assert_failed_with_message(NULL);
 
     const int bad_kinds[] = {-1, 2, 100};
     for (size_t i = 0; i < sizeof bad_kinds / sizeof bad_kinds[0]; i++) {
         opt = (crmt_optimizer *)(void *)&dummy;
-        crmt_clear_error();
         m->errmsg[0] = '\0';
-        ck_assert_int_eq(crmt_optimizer_create(&opt, m, (crmt_optimizer_kind)bad_kinds[i]),
-                         CRMT_ERR_INVALID_ARGUMENT);
+        ASSERT_INVALID_ARGUMENT(crmt_optimizer_create(&opt, m, (crmt_optimizer_kind)bad_kinds[i]),
+                                m->errmsg);
         ck_assert_ptr_null(opt);
-        assert_failed_with_message(m->errmsg);
     }
     fake_free(m);
 }
@@ -147,27 +149,13 @@ START_TEST(test_null_handles)
     crmt_optimizer_destroy(NULL); /* no-op */
     ck_assert_str_eq(crmt_optimizer_errmsg(NULL), "");
 
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_set(NULL, CRMT_OPT_LR, 0.1), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(NULL);
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_get(NULL, CRMT_OPT_LR, &v), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(NULL);
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_get(opt, CRMT_OPT_LR, NULL), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(NULL);
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_bounds(CRMT_OPT_LR, NULL, &hi), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(NULL);
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_bounds(CRMT_OPT_LR, &lo, NULL), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(NULL);
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_set_epoch(NULL, 1), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(NULL);
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_reset(NULL), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(NULL);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_set(NULL, CRMT_OPT_LR, 0.1), NULL);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_get(NULL, CRMT_OPT_LR, &v), NULL);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_get(opt, CRMT_OPT_LR, NULL), NULL);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_bounds(CRMT_OPT_LR, NULL, &hi), NULL);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_bounds(CRMT_OPT_LR, &lo, NULL), NULL);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_set_epoch(NULL, 1), NULL);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_reset(NULL), NULL);
     crmt_clear_error();
     ck_assert(isnan(crmt_optimizer_current_lr(NULL)));
     assert_failed_with_message(NULL);
@@ -303,17 +291,11 @@ START_TEST(test_unknown_param)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         crmt_optimizer_param p = (crmt_optimizer_param)bad[i];
         double v = 42.0, lo = 42.0, hi = 42.0;
-        crmt_clear_error();
         opt->errmsg[0] = '\0';
-        ck_assert_int_eq(crmt_optimizer_set(opt, p, 0.1), CRMT_ERR_INVALID_ARGUMENT);
-        assert_failed_with_message(opt->errmsg);
-        crmt_clear_error();
-        ck_assert_int_eq(crmt_optimizer_get(opt, p, &v), CRMT_ERR_INVALID_ARGUMENT);
-        assert_failed_with_message(NULL);
+        ASSERT_INVALID_ARGUMENT(crmt_optimizer_set(opt, p, 0.1), opt->errmsg);
+        ASSERT_INVALID_ARGUMENT(crmt_optimizer_get(opt, p, &v), NULL);
         ck_assert_double_eq(v, 42.0);
-        crmt_clear_error();
-        ck_assert_int_eq(crmt_optimizer_bounds(p, &lo, &hi), CRMT_ERR_INVALID_ARGUMENT);
-        assert_failed_with_message(NULL);
+        ASSERT_INVALID_ARGUMENT(crmt_optimizer_bounds(p, &lo, &hi), NULL);
     }
     crmt_optimizer_destroy(opt);
     fake_free(m);
@@ -327,9 +309,7 @@ START_TEST(test_set_epoch)
     ck_assert_int_eq(crmt_optimizer_set_epoch(opt, 0), CRMT_OK);
     ck_assert_int_eq(crmt_optimizer_set_epoch(opt, 7), CRMT_OK);
     ck_assert_int_eq(opt->epoch, 7);
-    crmt_clear_error();
-    ck_assert_int_eq(crmt_optimizer_set_epoch(opt, -1), CRMT_ERR_INVALID_ARGUMENT);
-    assert_failed_with_message(opt->errmsg);
+    ASSERT_INVALID_ARGUMENT(crmt_optimizer_set_epoch(opt, -1), opt->errmsg);
     ck_assert_int_eq(opt->epoch, 7);
     crmt_optimizer_destroy(opt);
     fake_free(m);
