@@ -30,28 +30,7 @@ build=${CRMT_TSAN_DIR:-$CRMT_ROOT/build-tsan}
 start_all=$SECONDS
 
 # --- packages (gcc's libtsan comes with build-essential) -------------------------------------
-packages=(build-essential cmake pkg-config libopenblas-dev check)
-missing=()
-for p in "${packages[@]}"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
-        missing+=("$p")
-    fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "${CRMT_SKIP_APT:-0}" = 1 ]; then
-        echo "tsan: missing (CRMT_SKIP_APT=1, not installing): ${missing[*]}" >&2
-    else
-        crmt_log "tsan: installing ${missing[*]}"
-        sudo=()
-        if [ "$(id -u)" -ne 0 ]; then
-            command -v sudo >/dev/null || { echo "error: not root and no sudo" >&2; exit 1; }
-            sudo=(sudo)
-        fi
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends "${missing[@]}"
-    fi
-fi
+crmt_install_packages tsan build-essential cmake pkg-config libopenblas-dev check
 
 # --- suites ----------------------------------------------------------------------------------
 suites=()
