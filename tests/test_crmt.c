@@ -10,6 +10,7 @@
 
 #include "crmt/crmt.h"
 #include "digits_fixture.h"
+#include "test_models.h"
 #include "model/model.h"
 #include "robust/lipschitz.h"
 #include "tensor/rng.h"
@@ -69,17 +70,11 @@ static crmt_train_result train(crmt_model *model, crmt_train_method method, int 
 
 START_TEST(test_step2_objective_gradient)
 {
-    crmt_spec *spec;
-    ck_assert_int_eq(crmt_spec_create(&spec, 4), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "a", 6, NULL), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "b", 5, NULL), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, 0, 7), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_relu(spec, 0), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, 1, 6), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, CRMT_HEAD_CRMT), CRMT_OK);
-    crmt_model *model = NULL;
-    ck_assert_int_eq(crmt_model_create(&model, spec, 4), CRMT_OK);
-    crmt_spec_destroy(spec);
+    static const int in_dims[2] = {6, 5}, widths[2] = {7, 6};
+    static const char *const layers[2] = {"LR", "L"};
+    crmt_model *model = crmt_test_build_model(4, 2, in_dims, layers, widths, CRMT_HEAD_CRMT,
+                                              CRMT_NORM_AUTO, 4);
+    ck_assert_ptr_nonnull(model);
     enum { N = 8, M = 2, K = 4 };
     crmti_rng rng;
     crmti_rng_seed(&rng, 21);

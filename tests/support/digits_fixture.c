@@ -26,22 +26,12 @@ void crmt_test_digits_free(crmt_test_digits *d)
 
 crmt_model *crmt_test_digits_mlp(crmt_head_kind head, crmt_head_norm norm, uint64_t seed)
 {
-    crmt_spec *spec;
-    int top, bottom;
-    ck_assert_int_eq(crmt_spec_create(&spec, 10), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "rows0-1", 16, &top), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_modality(spec, "rows2-7", 48, &bottom), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, top, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_relu(spec, top), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, top, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, bottom, 64), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_relu(spec, bottom), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_add_linear(spec, bottom, 32), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD, head), CRMT_OK);
-    ck_assert_int_eq(crmt_spec_set(spec, CRMT_SPEC_HEAD_NORM, norm), CRMT_OK);
-    crmt_model *model = NULL;
-    ck_assert_int_eq(crmt_model_create(&model, spec, seed), CRMT_OK);
-    crmt_spec_destroy(spec);
+    /* rows 0-1 (16 px): linear 32, ReLU, linear 32; rows 2-7 (48 px): linear 64, ReLU,
+     * linear 32 */
+    static const int in_dims[2] = {16, 48}, widths[4] = {32, 32, 64, 32};
+    static const char *const layers[2] = {"LRL", "LRL"};
+    crmt_model *model = crmt_test_build_model(10, 2, in_dims, layers, widths, head, norm, seed);
+    ck_assert_msg(model != NULL, "digits MLP: %s", crmt_last_error());
     return model;
 }
 
