@@ -379,7 +379,13 @@ static void gemm_layouts(int B, int rounds, double slice, double *as_made, doubl
     gemm_bufs_create(&bufs, B);
     gemm_call calls[CALLS_PER_STEP];
     step_calls(&bufs, B, calls);
-    const size_t big = (size_t)(B > HIDDEN ? B : HIDDEN) * 512; /* any operand of any layout */
+    size_t big = 0; /* the largest operand of any call, in whatever layout */
+    for (int i = 0; i < CALLS_PER_STEP; i++) {
+        const size_t M = (size_t)calls[i].M, N = (size_t)calls[i].N, K = (size_t)calls[i].K;
+        const size_t sizes[3] = {M * K, K * N, M * N};
+        for (int j = 0; j < 3; j++)
+            big = sizes[j] > big ? sizes[j] : big;
+    }
     float *a = rand_buf(big), *b = rand_buf(big), *c = rand_buf(big);
     double best[CALLS_PER_STEP][8];
     for (int i = 0; i < CALLS_PER_STEP; i++)
